@@ -1,0 +1,37 @@
+/**
+ * Tensors are flat typed arrays in row-major order. Training and serving use Float32Array; the
+ * float64 variant exists so gradient checks can compare against finite differences without
+ * drowning in float32 rounding.
+ */
+export type FloatArray = Float32Array | Float64Array;
+export type DType = 'float32' | 'float64';
+
+export interface Tensor {
+  data: FloatArray;
+  shape: number[];
+}
+
+export function allocate(dtype: DType, size: number): FloatArray {
+  return dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
+}
+
+export function shapeSize(shape: readonly number[]): number {
+  let size = 1;
+  for (const dim of shape) size *= dim;
+  return size;
+}
+
+/**
+ * A buffer that grows to the largest batch seen and hands out views of exactly the requested
+ * length, so batch loops never allocate once the first batch has run.
+ */
+export class GrowableBuffer {
+  private storage: FloatArray;
+  constructor(private readonly dtype: DType) {
+    this.storage = allocate(dtype, 0);
+  }
+  view(length: number): FloatArray {
+    if (this.storage.length < length) this.storage = allocate(this.dtype, length);
+    return this.storage.length === length ? this.storage : this.storage.subarray(0, length);
+  }
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Training tests are CPU-bound; two cores, so two files at a time.
+    maxWorkers: 2,
+    pool: 'forks',
+  },
+});
