@@ -1,0 +1,80 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { notFound, unprocessable } from '../errors.js';
+import { CreateDatasetBody, CsvQuery, DatasetResource } from '../schemas/datasets.js';
+import { IdParams } from '../schemas/common.js';
+import { parseCsv, toMatrix, toTargets } from '../services/data.js';
+
+const problems = {
+  400: { $ref: 'Problem' },
+  404: { $ref: 'Problem' },
+  413: { $ref: 'Problem' },
+  415: { $ref: 'Problem' },
+  422: { $ref: 'Problem' },
+};
+
+export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { datasets, config } = app.kiln;
+
+  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: config.datasetsBodyLimit }, (_request, body, done) =>
+    done(null, body),
+  );
+
+  app.post(
+    '/v1/datasets',
+    {
+      bodyLimit: config.datasetsBodyLimit,
+      schema: {
+        summary: 'Upload a dataset (JSON {x, y}, or text/csv with ?label=<column>)',
+        description: 'Stores the rows on disk as float32. Reference it from a job with `data: { "datasetId": … }`.',
+        tags: ['datasets'],
+        querystring: CsvQuery,
+        body: Type.Union([CreateDatasetBody, Type.String({ description: 'CSV text with a header row' })]),
+        response: { 201: DatasetResource, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      let meta;
+      if (typeof body === 'string') {
+        const label = request.query.label;
+        if (!label)
+          throw unprocessable('a text/csv upload needs ?label=<column> naming the target column', [
+            { path: 'querystring.label', message: 'label is required for CSV' },
+          ]);
+        const { x, y, columns } = parseCsv(body, label);
+        meta = await datasets.create(
+          x.values,
+          y.values,
+          { rows: x.rows, features: x.width, targetWidth: 1 },
+          { source: 'csv', columns, label },
+        );
+      } else {
+        const x = toMatrix(body.x, null, 'x');
+        const y = toTargets(body.y, x.rows, 'y');
+        meta = await datasets.create(x.values, y.values, { rows: x.rows, features: x.width, targetWidth: y.width }, { source: 'json' });
+      }
+      reply.header('location', `/v1/datasets/${meta.id}`);
+      return reply.code(201).send(meta);
+    },
+  );
+
+  app.get(
+    '/v1/datasets/:id',
+    { schema: { summary: 'Describe a dataset', tags: ['datasets'], params: IdParams, response: { 200: DatasetResource, ...problems } } },
+    async (request) => {
+      const meta = await datasets.meta(request.params.id);
+      if (!meta) throw notFound(`dataset ${request.params.id} does not exist`);
+      return meta;
+    },
+  );
+
+  app.delete(
+    '/v1/datasets/:id',
+    { schema: { summary: 'Delete a dataset', tags: ['datasets'], params: IdParams, response: { 204: Type.Null(), ...problems } } },
+    async (request, reply) => {
+      if (!(await datasets.delete(request.params.id))) throw notFound(`dataset ${request.params.id} does not exist`);
+      return reply.code(204).send(null);
+    },
+  );
+};

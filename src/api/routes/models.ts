@@ -1,0 +1,214 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { CheckpointError, modelFromCheckpoint, summarizeModel, type Checkpoint } from '../../engine/index.js';
+import { classifierOf } from '../../jobs/runner.js';
+import { VersionCorruptError } from '../../store/registry.js';
+import { Problem, notFound } from '../errors.js';
+import { ModelNameParams, VersionParams } from '../schemas/common.js';
+import { CheckpointBody, ModelDetail, ModelList, PredictBody, PredictResponse, VersionMeta } from '../schemas/models.js';
+
+const problems = {
+  400: { $ref: 'Problem' },
+  404: { $ref: 'Problem' },
+  409: { $ref: 'Problem' },
+  413: { $ref: 'Problem' },
+  415: { $ref: 'Problem' },
+  422: { $ref: 'Problem' },
+  503: { $ref: 'Problem' },
+};
+
+export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { registry, predictor, config } = app.kiln;
+
+  const unavailable = (error: unknown): never => {
+    if (error instanceof VersionCorruptError) throw new Problem(503, 'model-unavailable', error.message);
+    throw error;
+  };
+
+  app.get('/v1/models', { schema: { summary: 'List models', tags: ['models'], response: { 200: ModelList } } }, async () => {
+    const items = [];
+    for (const name of await registry.names()) {
+      const latestVersion = await registry.latest(name);
+      if (latestVersion !== null) items.push({ name, latestVersion });
+    }
+    return { items };
+  });
+
+  app.get(
+    '/v1/models/:name',
+    {
+      schema: {
+        summary: 'List the versions of a model',
+        tags: ['models'],
+        params: ModelNameParams,
+        response: { 200: ModelDetail, ...problems },
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      const versions = [];
+      for (const version of await registry.versions(name)) {
+        const meta = await registry.meta(name, version);
+        if (meta) versions.push({ version, createdAt: meta.createdAt, jobId: meta.jobId, metrics: meta.metrics });
+      }
+      if (versions.length === 0) throw notFound(`model ${name} does not exist`);
+      return { name, versions };
+    },
+  );
+
+  app.get(
+    '/v1/models/:name/versions/:version',
+    {
+      schema: {
+        summary: 'Version metadata: spec, training config, metrics, shapes, ONNX verification',
+        tags: ['models'],
+        params: VersionParams,
+        response: { 200: VersionMeta, ...problems },
+      },
+    },
+    async (request) => {
+      const meta = await registry.meta(request.params.name, request.params.version);
+      if (!meta) throw notFound(`model ${request.params.name} has no version ${request.params.version}`);
+      return meta;
+    },
+  );
+
+  app.get(
+    '/v1/models/:name/versions/:version/checkpoint',
+    {
+      schema: {
+        summary: 'Download the native checkpoint (kiln.checkpoint/1)',
+        tags: ['models'],
+        params: VersionParams,
+        response: { 200: { type: 'object', additionalProperties: true, description: 'kiln.checkpoint/1 document' }, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const { name, version } = request.params;
+      const text = await registry.checkpointText(name, version).catch(unavailable);
+      if (text === null) throw notFound(`model ${name} has no version ${version}`);
+      return reply
+        .type('application/json')
+        .header('content-disposition', `attachment; filename="${name}-v${version}.kiln.json"`)
+        .serializer((payload: string) => payload)
+        .send(text);
+    },
+  );
+
+  app.get(
+    '/v1/models/:name/versions/:version/onnx',
+    {
+      schema: {
+        summary: 'Download the ONNX export',
+        description: 'One input `input` [N, ...inputShape] with a dynamic batch axis, one output `output`.',
+        tags: ['models'],
+        params: VersionParams,
+        produces: ['application/octet-stream'],
+        response: { 200: { type: 'string', format: 'binary' }, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const { name, version } = request.params;
+      const meta = await registry.meta(name, version);
+      if (!meta) throw notFound(`model ${name} has no version ${version}`);
+      const bytes = await registry.onnx(name, version).catch(unavailable);
+      if (!bytes)
+        throw new Problem(
+          409,
+          'onnx-unavailable',
+          `${name} v${version} has no ONNX export${meta.onnx?.error ? ` (${meta.onnx.error})` : ''}`,
+        );
+      return reply
+        .type('application/octet-stream')
+        .header('content-disposition', `attachment; filename="${name}-v${version}.onnx"`)
+        .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    },
+  );
+
+  app.post(
+    '/v1/models/:name/versions',
+    {
+      bodyLimit: config.modelsBodyLimit,
+      schema: {
+        summary: 'Import a native checkpoint as a new version',
+        description:
+          'Registers weights trained elsewhere (usable for predict and as `initFrom`). The checkpoint model name is replaced by the path name.',
+        tags: ['models'],
+        params: ModelNameParams,
+        body: CheckpointBody,
+        response: { 201: VersionMeta, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      const checkpoint = { ...(request.body as unknown as Checkpoint) };
+      checkpoint.model = { ...(checkpoint.model ?? {}), name };
+      delete checkpoint.training;
+      let model;
+      try {
+        model = modelFromCheckpoint(checkpoint);
+      } catch (error) {
+        if (error instanceof CheckpointError)
+          throw new Problem(422, 'invalid-checkpoint', error.message, [{ path: error.path || 'body', message: error.message }]);
+        throw error;
+      }
+      const summary = summarizeModel(model.spec);
+      const { version } = await registry.publish(
+        name,
+        null,
+        checkpoint,
+        {
+          source: 'import',
+          jobId: null,
+          spec: model.spec,
+          training: null,
+          history: [],
+          metrics: {},
+          inputShape: summary.inputShape,
+          outputShape: summary.outputShape,
+          params: summary.params,
+          classifier: classifierOf(model.spec, model.outputSize),
+        },
+        (await app.kiln.onnxPublish?.(model, name)) ?? null,
+      );
+      reply.header('location', `/v1/models/${name}/versions/${version}`);
+      return reply.code(201).send((await registry.meta(name, version))!);
+    },
+  );
+
+  app.delete(
+    '/v1/models/:name/versions/:version',
+    { schema: { summary: 'Delete a version', tags: ['models'], params: VersionParams, response: { 204: Type.Null(), ...problems } } },
+    async (request, reply) => {
+      const { name, version } = request.params;
+      if (!(await registry.deleteVersion(name, version))) throw notFound(`model ${name} has no version ${version}`);
+      predictor.invalidate(name, version);
+      return reply.code(204).send(null);
+    },
+  );
+
+  const predictSchema = {
+    tags: ['predict'],
+    body: PredictBody,
+    response: { 200: PredictResponse, ...problems },
+  };
+
+  app.post(
+    '/v1/models/:name/predict',
+    {
+      bodyLimit: config.predictBodyLimit,
+      schema: { summary: 'Predict with the latest version', params: ModelNameParams, ...predictSchema },
+    },
+    async (request) => predictor.predict(request.params.name, null, request.body.inputs, request.body.runtime ?? 'engine'),
+  );
+
+  app.post(
+    '/v1/models/:name/versions/:version/predict',
+    {
+      bodyLimit: config.predictBodyLimit,
+      schema: { summary: 'Predict with a given version', params: VersionParams, ...predictSchema },
+    },
+    async (request) =>
+      predictor.predict(request.params.name, request.params.version, request.body.inputs, request.body.runtime ?? 'engine'),
+  );
+};

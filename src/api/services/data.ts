@@ -1,0 +1,106 @@
+/** Converting JSON rows into float32 buffers, with errors that point at the offending cell. */
+import { unprocessable, type FieldIssue } from '../errors.js';
+
+export interface Matrix {
+  values: Float32Array;
+  rows: number;
+  width: number;
+}
+
+/** number[][] → flat float32; every row must have `width` finite numbers (width inferred when null). */
+export function toMatrix(rows: number[][], width: number | null, path: string): Matrix {
+  if (rows.length === 0)
+    throw unprocessable(`${path} must have at least one row`, [{ path, message: `${path} must have at least one row` }]);
+  const w = width ?? rows[0]!.length;
+  if (w === 0) throw unprocessable(`${path}[0] is empty`, [{ path: `${path}[0]`, message: `${path}[0] is empty` }]);
+  const values = new Float32Array(rows.length * w);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    if (row.length !== w) {
+      const message = `${path}[${r}] has ${row.length} values but ${width === null ? `row 0 has ${w}` : `the model takes ${w} features per row`}`;
+      throw unprocessable(message, [{ path: `${path}[${r}]`, message }]);
+    }
+    for (let j = 0; j < w; j++) {
+      const v = row[j]!;
+      if (!Number.isFinite(v) || Math.abs(v) > 3.4e38) {
+        const message = `${path}[${r}][${j}] must be a finite float32 number`;
+        throw unprocessable(message, [{ path: `${path}[${r}][${j}]`, message }]);
+      }
+      values[r * w + j] = v;
+    }
+  }
+  return { values, rows: rows.length, width: w };
+}
+
+/** number[] (one value per row) or number[][] → flat float32 with its width. */
+export function toTargets(y: number[] | number[][], rows: number, path: string): Matrix {
+  if (y.length !== rows) {
+    const message = `${path} has ${y.length} rows but x has ${rows}`;
+    throw unprocessable(message, [{ path, message }]);
+  }
+  if (y.length > 0 && Array.isArray(y[0])) return toMatrix(y as number[][], null, path);
+  const values = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const v = (y as number[])[r]!;
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      const message = `${path}[${r}] must be a finite number`;
+      throw unprocessable(message, [{ path: `${path}[${r}]`, message }]);
+    }
+    values[r] = v;
+  }
+  return { values, rows, width: 1 };
+}
+
+/** Parses a CSV with a header row; `label` names the target column, all others are features. */
+export function parseCsv(text: string, label: string): { x: Matrix; y: Matrix; columns: string[] } {
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
+  const fail = (message: string, path = 'body'): never => {
+    throw unprocessable(message, [{ path, message } satisfies FieldIssue]);
+  };
+  if (lines.length < 2) fail('the CSV needs a header row and at least one data row');
+  const header = splitCsvLine(lines[0]!).map((h) => h.trim());
+  const labelIndex = header.indexOf(label);
+  if (labelIndex < 0) fail(`label column ${JSON.stringify(label)} is not in the header (${header.join(', ')})`, 'label');
+  const columns = header.filter((_, i) => i !== labelIndex);
+  if (columns.length === 0) fail('the CSV has no feature columns besides the label');
+  const rows = lines.length - 1;
+  const x = new Float32Array(rows * columns.length);
+  const y = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const cells = splitCsvLine(lines[r + 1]!);
+    if (cells.length !== header.length)
+      fail(`CSV line ${r + 2} has ${cells.length} cells; the header has ${header.length}`, `line ${r + 2}`);
+    let k = 0;
+    for (let c = 0; c < cells.length; c++) {
+      const raw = cells[c]!.trim();
+      const v = raw === '' ? NaN : Number(raw);
+      if (!Number.isFinite(v))
+        fail(`CSV line ${r + 2}, column ${JSON.stringify(header[c])}: ${JSON.stringify(raw)} is not a number`, `line ${r + 2}`);
+      if (c === labelIndex) y[r] = v;
+      else x[r * columns.length + k++] = v;
+    }
+  }
+  return { x: { values: x, rows, width: columns.length }, y: { values: y, rows, width: 1 }, columns };
+}
+
+function splitCsvLine(line: string): string[] {
+  const cells: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (quoted) {
+      if (ch === '"' && line[i + 1] === '"') {
+        current += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else current += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') {
+      cells.push(current);
+      current = '';
+    } else current += ch;
+  }
+  cells.push(current);
+  return cells;
+}

@@ -1,0 +1,139 @@
+/**
+ * Serving: models are loaded once per (name, version), verified against their digests, and kept
+ * in a small LRU cache that deletes invalidate. The engine's predict is synchronous and fast for
+ * the row counts allowed per call, so it runs right on the request.
+ */
+import { argmax } from '../../engine/kernels/reduce.js';
+import { modelFromCheckpoint, type Sequential } from '../../engine/index.js';
+import { VersionCorruptError, type ModelRegistry, type ModelVersionMeta } from '../../store/registry.js';
+import { Problem, notFound, unprocessable } from '../errors.js';
+import { toMatrix } from './data.js';
+
+export interface OnnxRunner {
+  run(
+    name: string,
+    version: number,
+    load: () => Promise<Uint8Array | null>,
+    x: Float32Array,
+    rows: number,
+    inputShape: number[],
+  ): Promise<Float32Array>;
+  evict(name: string, version: number): void;
+  close(): Promise<void>;
+}
+
+interface Loaded {
+  model: Sequential;
+  meta: ModelVersionMeta;
+}
+
+export interface PredictResult {
+  model: { name: string; version: number };
+  runtime: 'engine' | 'onnx';
+  outputs: number[][];
+  classes?: number[];
+}
+
+export class Predictor {
+  private readonly cache = new Map<string, Promise<Loaded>>();
+
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly maxRows: number,
+    private readonly onnx: OnnxRunner | null,
+    private readonly capacity = 16,
+  ) {}
+
+  private async load(name: string, version: number): Promise<Loaded> {
+    const key = `${name}@${version}`;
+    let entry = this.cache.get(key);
+    if (entry) {
+      // Refresh LRU order.
+      this.cache.delete(key);
+      this.cache.set(key, entry);
+      return entry;
+    }
+    entry = (async () => {
+      const meta = await this.registry.meta(name, version);
+      if (!meta) throw notFound(`model ${name} has no version ${version}`);
+      const checkpoint = await this.registry.checkpoint(name, version);
+      return { model: modelFromCheckpoint(checkpoint), meta };
+    })();
+    this.cache.set(key, entry);
+    entry.catch(() => this.cache.delete(key));
+    while (this.cache.size > this.capacity) this.cache.delete(this.cache.keys().next().value!);
+    return entry;
+  }
+
+  invalidate(name: string, version: number): void {
+    this.cache.delete(`${name}@${version}`);
+    this.onnx?.evict(name, version);
+  }
+
+  async resolveVersion(name: string, version: number | null): Promise<number> {
+    if (version !== null) return version;
+    const latest = await this.registry.latest(name);
+    if (latest === null) throw notFound(`model ${name} has no versions`);
+    return latest;
+  }
+
+  async predict(name: string, requested: number | null, inputs: number[][], runtime: 'engine' | 'onnx'): Promise<PredictResult> {
+    const version = await this.resolveVersion(name, requested);
+    if (inputs.length > this.maxRows) {
+      throw new Problem(
+        413,
+        'too-many-rows',
+        `inputs has ${inputs.length} rows; the limit per call is ${this.maxRows} (PREDICT_MAX_ROWS)`,
+        [{ path: 'inputs', message: `at most ${this.maxRows} rows per call` }],
+      );
+    }
+    let loaded: Loaded;
+    try {
+      loaded = await this.load(name, version);
+    } catch (error) {
+      if (error instanceof VersionCorruptError)
+        throw new Problem(503, 'model-unavailable', `${name} v${version} is unavailable: ${error.message}`);
+      throw error;
+    }
+    const { model, meta } = loaded;
+    if (inputs.length === 0)
+      throw unprocessable('inputs must have at least one row', [{ path: 'inputs', message: 'inputs must have at least one row' }]);
+    const x = toMatrix(inputs, model.inputSize, 'inputs');
+    let out: Float32Array;
+    if (runtime === 'onnx') {
+      if (!this.onnx) throw new Problem(409, 'onnx-unavailable', 'ONNX serving is not available on this server');
+      if (!meta.onnx) throw new Problem(409, 'onnx-unavailable', `${name} v${version} has no ONNX export`);
+      if (!meta.onnx.ok) {
+        throw new Problem(
+          409,
+          'onnx-unverified',
+          `${name} v${version}'s ONNX export failed verification (${meta.onnx.error ?? `max abs diff ${meta.onnx.maxAbsDiff}`}); use runtime "engine"`,
+        );
+      }
+      try {
+        out = await this.onnx.run(name, version, () => this.registry.onnx(name, version), x.values, x.rows, model.inputShape);
+      } catch (error) {
+        if (error instanceof VersionCorruptError)
+          throw new Problem(503, 'model-unavailable', `${name} v${version} ONNX is unavailable: ${error.message}`);
+        throw error;
+      }
+    } else {
+      out = model.predict(x.values, x.rows) as Float32Array;
+    }
+    const width = model.outputSize;
+    const outputs: number[][] = new Array(x.rows);
+    for (let r = 0; r < x.rows; r++) outputs[r] = Array.from(out.subarray(r * width, (r + 1) * width));
+    const result: PredictResult = { model: { name, version }, runtime, outputs };
+    if (meta.classifier?.kind === 'softmax') {
+      result.classes = outputs.map((_, r) => argmax(out, r * width, width));
+    } else if (meta.classifier?.kind === 'sigmoid') {
+      result.classes = outputs.map((row) => (row[0]! >= 0.5 ? 1 : 0));
+    }
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.cache.clear();
+    await this.onnx?.close();
+  }
+}

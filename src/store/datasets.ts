@@ -1,0 +1,109 @@
+/**
+ * Datasets on disk: inputs and targets as raw little-endian float32 (x.f32, y.f32) next to a
+ * JSON manifest with their shapes and SHA-256 digests. Training data lives here, never on a queue.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readJson, writeFileAtomic } from './atomic.js';
+import { isValidId, newId } from './ids.js';
+
+export interface DatasetMeta {
+  id: string;
+  rows: number;
+  features: number;
+  /** Target values per row (1 for labels or a single output). */
+  targetWidth: number;
+  createdAt: string;
+  source: 'json' | 'csv' | 'inline';
+  /** CSV only: the feature column names in order and the label column. */
+  columns?: string[];
+  label?: string;
+  sha256: { x: string; y: string };
+}
+
+export interface Dataset {
+  meta: DatasetMeta;
+  x: Float32Array;
+  y: Float32Array;
+}
+
+export class DatasetCorruptError extends Error {}
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+const bytesOf = (values: Float32Array): Uint8Array => new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+
+export class DatasetStore {
+  readonly root: string;
+  constructor(dataDir: string) {
+    this.root = join(dataDir, 'datasets');
+  }
+
+  private dir(id: string): string {
+    if (!isValidId(id)) throw new Error(`invalid dataset id ${JSON.stringify(id)}`);
+    return join(this.root, id);
+  }
+
+  /** Stores a dataset; the manifest is written last, so a dataset without one never existed. */
+  async create(
+    x: Float32Array,
+    y: Float32Array,
+    shape: { rows: number; features: number; targetWidth: number },
+    extra: Pick<DatasetMeta, 'source'> & Partial<Pick<DatasetMeta, 'columns' | 'label'>>,
+  ): Promise<DatasetMeta> {
+    const id = newId('ds');
+    const dir = this.dir(id);
+    const staging = `${dir}.staging`;
+    await mkdir(staging, { recursive: true });
+    const meta: DatasetMeta = {
+      id,
+      ...shape,
+      createdAt: new Date().toISOString(),
+      ...extra,
+      sha256: { x: sha256(bytesOf(x)), y: sha256(bytesOf(y)) },
+    };
+    try {
+      await writeFileAtomic(join(staging, 'x.f32'), bytesOf(x));
+      await writeFileAtomic(join(staging, 'y.f32'), bytesOf(y));
+      await writeFileAtomic(join(staging, 'meta.json'), JSON.stringify(meta));
+      await rename(staging, dir);
+    } catch (error) {
+      await rm(staging, { recursive: true, force: true });
+      throw error;
+    }
+    return meta;
+  }
+
+  async meta(id: string): Promise<DatasetMeta | null> {
+    if (!isValidId(id)) return null;
+    return readJson<DatasetMeta>(join(this.dir(id), 'meta.json'));
+  }
+
+  /** Loads and checks a dataset against its digests; null when it does not exist. */
+  async load(id: string): Promise<Dataset | null> {
+    const meta = await this.meta(id);
+    if (!meta) return null;
+    const dir = this.dir(id);
+    const [xBytes, yBytes] = await Promise.all([readFile(join(dir, 'x.f32')), readFile(join(dir, 'y.f32'))]);
+    if (sha256(xBytes) !== meta.sha256.x || sha256(yBytes) !== meta.sha256.y) {
+      throw new DatasetCorruptError(`dataset ${id} failed its SHA-256 check`);
+    }
+    return { meta, x: toFloat32(xBytes), y: toFloat32(yBytes) };
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const meta = await this.meta(id);
+    if (!meta) return false;
+    const dir = this.dir(id);
+    const trash = `${dir}.deleting`;
+    await rename(dir, trash);
+    await rm(trash, { recursive: true, force: true });
+    return true;
+  }
+}
+
+function toFloat32(bytes: Buffer): Float32Array {
+  const out = new Float32Array(bytes.byteLength / 4);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}

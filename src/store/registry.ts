@@ -1,0 +1,234 @@
+/**
+ * The model registry: models/<name>/versions/<v>/ holds checkpoint.json (kiln.checkpoint/1),
+ * meta.json and model.onnx. A version exists once its meta.json does (written last). Versions
+ * are allocated with an exclusive mkdir, and a per-job claim file fences publishing so a job
+ * registers exactly one version even when two attempts race.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Checkpoint, HistoryEntry, ModelSpec, TrainingConfig } from '../engine/index.js';
+import { readJson, writeFileAtomic } from './atomic.js';
+import { isValidId, isValidModelName } from './ids.js';
+
+export interface OnnxInfo {
+  ok: boolean;
+  maxAbsDiff: number | null;
+  rowsChecked: number;
+  opset: number | null;
+  irVersion: number | null;
+  tolerance: number;
+  error?: string;
+  sha256?: string;
+  bytes?: number;
+}
+
+export interface Classifier {
+  kind: 'softmax' | 'sigmoid';
+  classes: number;
+}
+
+export interface ModelVersionMeta {
+  name: string;
+  version: number;
+  createdAt: string;
+  source: 'job' | 'import';
+  jobId: string | null;
+  spec: ModelSpec;
+  training: TrainingConfig | null;
+  history: HistoryEntry[];
+  metrics: Record<string, number>;
+  inputShape: number[];
+  outputShape: number[];
+  params: number;
+  classifier: Classifier | null;
+  checkpointSha256: string;
+  onnx: OnnxInfo | null;
+}
+
+export class VersionCorruptError extends Error {}
+
+const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+const CLAIM_STALE_MS = 120_000;
+
+export class ModelRegistry {
+  readonly root: string;
+  constructor(dataDir: string) {
+    this.root = join(dataDir, 'models');
+  }
+
+  private modelDir(name: string): string {
+    if (!isValidModelName(name)) throw new Error(`invalid model name ${JSON.stringify(name)}`);
+    return join(this.root, name);
+  }
+
+  private versionDir(name: string, version: number): string {
+    if (!Number.isSafeInteger(version) || version < 1) throw new Error(`invalid version ${version}`);
+    return join(this.modelDir(name), 'versions', String(version));
+  }
+
+  async names(): Promise<string[]> {
+    try {
+      return (await readdir(this.root)).filter(isValidModelName).sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  /** Published versions, ascending. */
+  async versions(name: string): Promise<number[]> {
+    if (!isValidModelName(name)) return [];
+    let entries: string[];
+    try {
+      entries = await readdir(join(this.modelDir(name), 'versions'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const numbers = entries.filter((e) => /^[1-9]\d*$/.test(e)).map(Number);
+    const published: number[] = [];
+    for (const v of numbers) {
+      try {
+        await stat(join(this.versionDir(name, v), 'meta.json'));
+        published.push(v);
+      } catch {
+        // allocated but not (or no longer) published
+      }
+    }
+    return published.sort((a, b) => a - b);
+  }
+
+  async latest(name: string): Promise<number | null> {
+    const versions = await this.versions(name);
+    return versions.length > 0 ? versions[versions.length - 1]! : null;
+  }
+
+  async meta(name: string, version: number): Promise<ModelVersionMeta | null> {
+    if (!isValidModelName(name) || !Number.isSafeInteger(version) || version < 1) return null;
+    return readJson<ModelVersionMeta>(join(this.versionDir(name, version), 'meta.json'));
+  }
+
+  /** The checkpoint text, checked against the digest recorded at publication. */
+  async checkpointText(name: string, version: number): Promise<string | null> {
+    const meta = await this.meta(name, version);
+    if (!meta) return null;
+    const text = await readFile(join(this.versionDir(name, version), 'checkpoint.json'), 'utf8');
+    if (sha256(text) !== meta.checkpointSha256) throw new VersionCorruptError(`${name} v${version}: checkpoint failed its SHA-256 check`);
+    return text;
+  }
+
+  async checkpoint(name: string, version: number): Promise<Checkpoint | null> {
+    const text = await this.checkpointText(name, version);
+    return text === null ? null : (JSON.parse(text) as Checkpoint);
+  }
+
+  async onnx(name: string, version: number): Promise<Uint8Array | null> {
+    const meta = await this.meta(name, version);
+    if (!meta?.onnx?.sha256) return null;
+    const bytes = await readFile(join(this.versionDir(name, version), 'model.onnx'));
+    if (sha256(bytes) !== meta.onnx.sha256) throw new VersionCorruptError(`${name} v${version}: model.onnx failed its SHA-256 check`);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /**
+   * Publishes the next version of `name`. With a jobId, a claim file fences the step: a second
+   * attempt of the same job gets the version the first one registered.
+   */
+  async publish(
+    name: string,
+    jobId: string | null,
+    checkpoint: Checkpoint,
+    meta: Omit<ModelVersionMeta, 'name' | 'version' | 'createdAt' | 'checkpointSha256' | 'onnx'>,
+    onnx: { bytes: Uint8Array; info: OnnxInfo } | null,
+  ): Promise<{ version: number; created: boolean }> {
+    const modelDir = this.modelDir(name);
+    let claimPath: string | null = null;
+    if (jobId !== null) {
+      if (!isValidId(jobId)) throw new Error(`invalid job id ${JSON.stringify(jobId)}`);
+      await mkdir(join(modelDir, 'jobs'), { recursive: true });
+      claimPath = join(modelDir, 'jobs', `${jobId}.json`);
+      const existing = await this.claim(claimPath);
+      if (existing !== null) return { version: existing, created: false };
+    }
+    await mkdir(join(modelDir, 'versions'), { recursive: true });
+    let version = ((await this.highestAllocated(name)) ?? 0) + 1;
+    for (;;) {
+      try {
+        await mkdir(this.versionDir(name, version));
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        version += 1;
+      }
+    }
+    const dir = this.versionDir(name, version);
+    try {
+      const text = JSON.stringify(checkpoint);
+      await writeFileAtomic(join(dir, 'checkpoint.json'), text);
+      let onnxInfo: OnnxInfo | null = null;
+      if (onnx) {
+        await writeFileAtomic(join(dir, 'model.onnx'), onnx.bytes);
+        onnxInfo = { ...onnx.info, sha256: sha256(onnx.bytes), bytes: onnx.bytes.byteLength };
+      }
+      const full: ModelVersionMeta = {
+        name,
+        version,
+        createdAt: new Date().toISOString(),
+        ...meta,
+        checkpointSha256: sha256(text),
+        onnx: onnxInfo,
+      };
+      await writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(full));
+      if (claimPath) await writeFileAtomic(claimPath, JSON.stringify({ version, at: Date.now() }));
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      if (claimPath) await rm(claimPath, { force: true });
+      throw error;
+    }
+    return { version, created: true };
+  }
+
+  /** Takes the job's claim, or returns the version an earlier attempt published. */
+  private async claim(claimPath: string): Promise<number | null> {
+    for (;;) {
+      try {
+        const handle = await open(claimPath, 'wx');
+        await handle.writeFile(JSON.stringify({ version: null, at: Date.now() }));
+        await handle.close();
+        return null;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const existing = await readJson<{ version: number | null; at: number }>(claimPath).catch(() => null);
+      if (existing?.version) return existing.version;
+      // Another attempt is publishing right now, or died mid-way: wait, or take over when stale.
+      if (!existing || Date.now() - existing.at > CLAIM_STALE_MS) {
+        await rm(claimPath, { force: true });
+        continue;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  private async highestAllocated(name: string): Promise<number | null> {
+    try {
+      const entries = (await readdir(join(this.modelDir(name), 'versions'))).filter((e) => /^[1-9]\d*$/.test(e)).map(Number);
+      return entries.length ? Math.max(...entries) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async deleteVersion(name: string, version: number): Promise<boolean> {
+    if (!(await this.meta(name, version))) return false;
+    const dir = this.versionDir(name, version);
+    // Rename away first so readers never see a half-deleted version; the number is not reused
+    // because the tombstone keeps it allocated.
+    const tomb = join(this.modelDir(name), 'versions', `.deleted-${version}-${Date.now()}`);
+    await rename(dir, tomb);
+    await mkdir(dir);
+    await rm(tomb, { recursive: true, force: true });
+    return true;
+  }
+}
