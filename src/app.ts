@@ -19,6 +19,8 @@ import { jobRoutes } from './api/routes/jobs.js';
 import { modelRoutes } from './api/routes/models.js';
 import { ProblemSchema } from './api/schemas/common.js';
 import { Predictor, type OnnxRunner } from './api/services/predictor.js';
+import { createOnnxRunner } from './api/services/onnx-runner.js';
+import { createOnnxPublisher, onnxForImport } from './jobs/onnx-publisher.js';
 import { EmbeddedQueue } from './jobs/embedded.js';
 import type { JobQueue } from './jobs/queue.js';
 import type { Logger } from 'pino';
@@ -67,6 +69,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     reply.header('x-request-id', request.id);
   });
 
+  const log = app.log as unknown as Logger;
   const jobs = new JobStore(config.dataDir);
   const queue =
     options.queue ??
@@ -76,9 +79,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       maxAttempts: config.maxAttempts,
       shutdownGraceMs: config.shutdownGraceMs,
       jobs,
-      log: app.log.child({ component: 'queue' }) as unknown as Logger,
+      log: log.child({ component: 'queue' }),
     });
   const registry = new ModelRegistry(config.dataDir);
+  const onnxRunner = options.onnx !== undefined ? options.onnx : await createOnnxRunner(config.onnxThreads, log);
+  const onnxPublish = options.onnxPublish ?? onnxForImport(await createOnnxPublisher(config, log));
   const kiln: Kiln = {
     config,
     jobs,
@@ -86,8 +91,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     checkpoints: new CheckpointStore(config.dataDir),
     registry,
     queue,
-    predictor: new Predictor(registry, config.predictMaxRows, options.onnx ?? null),
-    ...(options.onnxPublish ? { onnxPublish: options.onnxPublish } : {}),
+    predictor: new Predictor(registry, config.predictMaxRows, onnxRunner),
+    ...(onnxPublish ? { onnxPublish } : {}),
   };
   app.decorate('kiln', kiln);
 

@@ -18,7 +18,7 @@ export interface Kiln {
   queue: JobQueue;
   predictor: Predictor;
   /** Exports and verifies an imported model to ONNX, when ONNX support is available. */
-  onnxPublish?: (model: Sequential, name: string) => Promise<{ bytes: Uint8Array; info: OnnxInfo } | null>;
+  onnxPublish?: (model: Sequential, name: string, version: number) => Promise<{ bytes: Uint8Array; info: OnnxInfo } | null>;
 }
 
 declare module 'fastify' {

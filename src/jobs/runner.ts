@@ -26,8 +26,8 @@ export interface OnnxPublisher {
   /** Exports and verifies; null when export is unavailable. Never throws for a bad model. */
   exportAndVerify(
     model: Sequential,
-    meta: { name: string; jobId: string | null; loss: string | null; classes: number | null },
-    rows: Float32Array,
+    meta: { name: string; version: number; jobId: string | null; loss: string | null; classes: number | null },
+    rows: Float32Array | null,
     rowCount: number,
   ): Promise<{ bytes: Uint8Array; info: OnnxInfo } | null>;
 }
@@ -181,14 +181,6 @@ async function train(record: JobRecord, deps: RunnerDeps, control: RunControl): 
   const sampleRows = Math.min(rows.meta.rows, 64);
   const sample = rows.x.subarray(0, sampleRows * model.inputSize);
   const classifier = classifierOf(model.spec, model.outputSize);
-  const onnx = deps.onnx
-    ? await deps.onnx.exportAndVerify(
-        model,
-        { name: spec.model.name, jobId, loss: spec.training.loss, classes: classifier?.classes ?? null },
-        sample,
-        sampleRows,
-      )
-    : null;
   const { version } = await registry.publish(
     spec.model.name,
     jobId,
@@ -205,7 +197,15 @@ async function train(record: JobRecord, deps: RunnerDeps, control: RunControl): 
       params: model.paramCount,
       classifier,
     },
-    onnx,
+    deps.onnx
+      ? (version) =>
+          deps.onnx!.exportAndVerify(
+            model,
+            { name: spec.model.name, version, jobId, loss: spec.training.loss, classes: classifier?.classes ?? null },
+            sample,
+            sampleRows,
+          )
+      : null,
   );
   await jobs.update(jobId, (r) => {
     r.status = 'completed';

@@ -140,7 +140,7 @@ export class ModelRegistry {
     jobId: string | null,
     checkpoint: Checkpoint,
     meta: Omit<ModelVersionMeta, 'name' | 'version' | 'createdAt' | 'checkpointSha256' | 'onnx'>,
-    onnx: { bytes: Uint8Array; info: OnnxInfo } | null,
+    makeOnnx: ((version: number) => Promise<{ bytes: Uint8Array; info: OnnxInfo } | null>) | null,
   ): Promise<{ version: number; created: boolean }> {
     const modelDir = this.modelDir(name);
     let claimPath: string | null = null;
@@ -167,6 +167,7 @@ export class ModelRegistry {
       const text = JSON.stringify(checkpoint);
       await writeFileAtomic(join(dir, 'checkpoint.json'), text);
       let onnxInfo: OnnxInfo | null = null;
+      const onnx = makeOnnx ? await makeOnnx(version) : null;
       if (onnx) {
         await writeFileAtomic(join(dir, 'model.onnx'), onnx.bytes);
         onnxInfo = { ...onnx.info, sha256: sha256(onnx.bytes), bytes: onnx.bytes.byteLength };

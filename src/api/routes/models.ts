@@ -169,7 +169,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
           params: summary.params,
           classifier: classifierOf(model.spec, model.outputSize),
         },
-        (await app.kiln.onnxPublish?.(model, name)) ?? null,
+        app.kiln.onnxPublish ? (version) => app.kiln.onnxPublish!(model, name, version) : null,
       );
       reply.header('location', `/v1/models/${name}/versions/${version}`);
       return reply.code(201).send((await registry.meta(name, version))!);
