@@ -177,6 +177,7 @@ function discriminated(value: unknown, branches: Record<string, TSchema>, path: 
 
 /** Structural and shape checks of a model spec; an empty list means it can be built. */
 export function validateModelSpec(spec: unknown, path = 'model'): SpecIssue[] {
+  if (spec === undefined) return [{ path, message: `${path} is required` }];
   if (!isObject(spec)) return [{ path, message: `${path} must be an object` }];
   const shallow = Type.Omit(ModelSpecSchema, ['layers']);
   const { layers, ...rest } = spec;
@@ -237,6 +238,7 @@ export function finalActivation(spec: ModelSpec): string {
  * validation data will be supplied (so val_* monitors make sense without validationSplit).
  */
 export function validateTrainingConfig(training: unknown, model: ModelSpec, path = 'training', hasValidationData = false): SpecIssue[] {
+  if (training === undefined) return [{ path, message: `${path} is required` }];
   if (!isObject(training)) return [{ path, message: `${path} must be an object` }];
   const { optimizer, ...rest } = training;
   const issues = schemaIssues(Type.Omit(TrainingConfigSchema, ['optimizer']), rest, path);

@@ -64,7 +64,8 @@ export class EmbeddedQueue implements JobQueue {
   async cancel(jobId: string): Promise<void> {
     const index = this.pending.indexOf(jobId);
     if (index >= 0) this.pending.splice(index, 1);
-    this.running.get(jobId)?.send({ type: 'cancel' });
+    const child = this.running.get(jobId);
+    if (child) tell(child, 'cancel');
   }
 
   async isReady(): Promise<boolean> {
@@ -136,7 +137,7 @@ export class EmbeddedQueue implements JobQueue {
     if (this.closing) return;
     this.closing = true;
     this.pending.length = 0;
-    for (const child of this.running.values()) child.send({ type: 'drain' });
+    for (const child of this.running.values()) tell(child, 'drain');
     const deadline = new Promise<'timeout'>((resolve) => {
       const timer = setTimeout(() => resolve('timeout'), this.options.shutdownGraceMs);
       timer.unref();
@@ -148,4 +149,12 @@ export class EmbeddedQueue implements JobQueue {
       await all;
     }
   }
+}
+
+/** Sends a control message unless the child already closed its channel (it is exiting). */
+function tell(child: ChildProcess, type: 'cancel' | 'drain'): void {
+  if (!child.connected) return;
+  child.send({ type }, (error) => {
+    if (error && (error as NodeJS.ErrnoException).code !== 'ERR_IPC_CHANNEL_CLOSED') throw error;
+  });
 }
