@@ -114,6 +114,9 @@ export class Trainer {
   private readonly yBatch: GrowableBuffer;
   private readonly gradBuffer: GrowableBuffer;
   private readonly indices: Uint32Array;
+  // The weights at the start of the running epoch, put back when a step turns them non-finite.
+  private readonly epochStartParams: FloatArray;
+  private readonly epochStartState: FloatArray;
 
   constructor(
     readonly model: Sequential,
@@ -157,6 +160,8 @@ export class Trainer {
     this.yBatch = new GrowableBuffer(model.dtype);
     this.gradBuffer = new GrowableBuffer(model.dtype);
     this.indices = new Uint32Array(this.train.rows);
+    this.epochStartParams = model.params.slice();
+    this.epochStartState = model.state.slice();
     if (options.resume) this.restore(options.resume);
   }
 
@@ -239,6 +244,8 @@ export class Trainer {
     const inSize = model.inputSize;
     const outSize = model.outputSize;
     const tw = this.targetWidth;
+    this.epochStartParams.set(model.params);
+    this.epochStartState.set(model.state);
     const indices = this.indices;
     for (let i = 0; i < n; i++) indices[i] = i;
     const shuffle = this.config.shuffle ?? true;
@@ -270,7 +277,7 @@ export class Trainer {
       const penalty = model.regularization(true);
       const batchLoss = batchLossSum / count + penalty;
       if (!Number.isFinite(batchLoss)) {
-        throw new NonFiniteError(
+        throw this.nonFinite(
           `loss became ${batchLoss} at epoch ${epochNumber}, batch ${step + 1}; lower the learning rate, clip gradients or check the data`,
           epochNumber,
           step + 1,
@@ -292,7 +299,7 @@ export class Trainer {
       }
     }
     if (!allFinite(model.params) || !allFinite(model.state)) {
-      throw new NonFiniteError(
+      throw this.nonFinite(
         `weights became non-finite during epoch ${epochNumber}; lower the learning rate or clip gradients`,
         epochNumber,
         this.stepsPerEpoch,
@@ -329,6 +336,13 @@ export class Trainer {
     };
     this.history.push(entry);
     return entry;
+  }
+
+  /** Restores the weights of the last completed epoch (no NaN or ±Infinity is left behind) and builds the error. */
+  private nonFinite(message: string, epoch: number, step: number): NonFiniteError {
+    this.model.params.set(this.epochStartParams);
+    this.model.state.set(this.epochStartState);
+    return new NonFiniteError(message, epoch, step);
   }
 
   /** Loss (with regularization, as Keras reports it) and metrics over a dataset, batched. */
