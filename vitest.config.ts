@@ -8,5 +8,7 @@ export default defineConfig({
     // Training tests are CPU-bound; two cores, so two files at a time.
     maxWorkers: 2,
     pool: 'forks',
+    // Training children inherit this; keeps test output readable.
+    env: { LOG_LEVEL: 'warn', TRAINING_THREADS: '1' },
   },
 });

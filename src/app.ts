@@ -11,7 +11,10 @@ import { Ajv } from 'ajv';
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { Config } from './config.js';
-import { registerErrorHandling } from './api/errors.js';
+import { frameworkErrors, registerErrorHandling } from './api/errors.js';
+import { loadApiKeys, registerAuth, type ApiKey } from './api/plugins/auth.js';
+import { registerProtection } from './api/plugins/protection.js';
+import { IdempotencyStore } from './api/services/idempotency.js';
 import type { Kiln } from './api/context.js';
 import { datasetRoutes } from './api/routes/datasets.js';
 import { healthRoutes } from './api/routes/health.js';
@@ -21,6 +24,7 @@ import { ProblemSchema } from './api/schemas/common.js';
 import { Predictor, type OnnxRunner } from './api/services/predictor.js';
 import { createOnnxRunner } from './api/services/onnx-runner.js';
 import { createOnnxPublisher, onnxForImport } from './jobs/onnx-publisher.js';
+import { BullMqQueue } from './jobs/bullmq.js';
 import { EmbeddedQueue } from './jobs/embedded.js';
 import type { JobQueue } from './jobs/queue.js';
 import type { Logger } from 'pino';
@@ -39,6 +43,8 @@ export interface BuildOptions {
   queue?: JobQueue;
   onnx?: OnnxRunner | null;
   onnxPublish?: Kiln['onnxPublish'];
+  /** API keys to use instead of API_KEYS / API_KEYS_FILE. */
+  apiKeys?: ApiKey[];
 }
 
 export const API_VERSION = '0.1.0';
@@ -55,6 +61,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
     requestIdHeader: false,
     ajv: { customOptions: { allErrors: false } },
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Bodies are validated strictly (no coercion: "epochs": "5" is an error, unknown fields are
@@ -71,16 +78,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   const log = app.log as unknown as Logger;
   const jobs = new JobStore(config.dataDir);
+  // REDIS_URL selects queue mode: BullMQ, with WORKER_CONCURRENCY in-process workers (0 = API only).
   const queue =
     options.queue ??
-    new EmbeddedQueue({
-      dataDir: config.dataDir,
-      concurrency: config.workerConcurrency,
-      maxAttempts: config.maxAttempts,
-      shutdownGraceMs: config.shutdownGraceMs,
-      jobs,
-      log: log.child({ component: 'queue' }),
-    });
+    (config.redisUrl
+      ? new BullMqQueue({ config, jobs, log: log.child({ component: 'queue' }), workers: config.workerConcurrency })
+      : new EmbeddedQueue({
+          dataDir: config.dataDir,
+          concurrency: config.workerConcurrency,
+          maxAttempts: config.maxAttempts,
+          shutdownGraceMs: config.shutdownGraceMs,
+          jobs,
+          log: log.child({ component: 'queue' }),
+        }));
   const registry = new ModelRegistry(config.dataDir);
   const onnxRunner = options.onnx !== undefined ? options.onnx : await createOnnxRunner(config.onnxThreads, log);
   const onnxPublish = options.onnxPublish ?? onnxForImport(await createOnnxPublisher(config, log));
@@ -93,6 +103,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     queue,
     predictor: new Predictor(registry, config.predictMaxRows, onnxRunner),
     ...(onnxPublish ? { onnxPublish } : {}),
+    idempotency: new IdempotencyStore(config.dataDir),
+    limits: {
+      maxDatasetRows: config.maxDatasetRows,
+      maxFeatures: config.maxFeatures,
+      maxParams: config.maxParams,
+      maxEpochs: config.maxEpochs,
+      maxBatchSize: config.maxBatchSize,
+      maxActiveJobsPerCaller: config.maxActiveJobsPerCaller,
+      maxTrainingSeconds: config.maxTrainingSeconds,
+      memoryBudgetBytes: config.memoryBudgetBytes,
+    },
+    apiKeys: options.apiKeys ?? loadApiKeys(config.apiKeys, config.apiKeysFile),
   };
   app.decorate('kiln', kiln);
 
@@ -116,8 +138,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   registerErrorHandling(app);
+  // Protection first: security headers, CORS (preflights carry no key) and load shedding apply
+  // to every request, refused ones included. Rate limits are route hooks, so they still run
+  // after the auth hook and count per key.
+  await registerProtection(app, {
+    corsOrigins: config.corsOrigins,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    jobsRateLimitPerMinute: config.jobsRateLimitPerMinute,
+    maxEventLoopDelayMs: config.maxEventLoopDelayMs,
+    maxHeapFraction: 0.9,
+  });
+  registerAuth(app, kiln.apiKeys);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes);

@@ -5,6 +5,9 @@ import type { DatasetStore } from '../store/datasets.js';
 import type { JobStore } from '../store/jobs.js';
 import type { ModelRegistry } from '../store/registry.js';
 import type { Predictor } from './services/predictor.js';
+import type { IdempotencyStore } from './services/idempotency.js';
+import type { Limits } from './services/limits.js';
+import type { ApiKey } from './plugins/auth.js';
 import type { Sequential } from '../engine/index.js';
 import type { OnnxInfo } from '../store/registry.js';
 
@@ -17,6 +20,9 @@ export interface Kiln {
   registry: ModelRegistry;
   queue: JobQueue;
   predictor: Predictor;
+  idempotency: IdempotencyStore;
+  limits: Limits;
+  apiKeys: ApiKey[];
   /** Exports and verifies an imported model to ONNX, when ONNX support is available. */
   onnxPublish?: (model: Sequential, name: string, version: number) => Promise<{ bytes: Uint8Array; info: OnnxInfo } | null>;
 }

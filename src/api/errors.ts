@@ -1,9 +1,13 @@
 /**
  * RFC 9457 problem+json for every error. Client mistakes get a 4xx naming the field at fault;
- * anything unexpected is a generic 500 whose details stay in the log.
+ * a full or read-only disk is a 507/503 that says so; a corrupt stored artifact makes just that
+ * resource unavailable (503); anything unexpected is a generic 500 whose details stay in the log.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describeSchemaError, joinPath } from '../engine/index.js';
+import { DatasetCorruptError } from '../store/datasets.js';
+import { JobRecordCorruptError } from '../store/jobs.js';
+import { VersionCorruptError } from '../store/registry.js';
 
 export interface FieldIssue {
   path: string;
@@ -18,13 +22,18 @@ const TITLES: Record<number, string> = {
   405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
+  507: 'Insufficient Storage',
 };
+
+/** Seconds a client should wait before retrying when storage is not writable. */
+const STORAGE_RETRY_AFTER = '60';
 
 /** An error that maps to a problem response; throw it from handlers and services. */
 export class Problem extends Error {
@@ -79,8 +88,68 @@ export function validationIssues(error: FastifyError): FieldIssue[] {
   return issues;
 }
 
+/**
+ * A full or read-only disk as a problem: 507 when nothing fits, 503 when DATA_DIR cannot be
+ * written. The detail never names a path; the log line has the full error.
+ */
+export function storageProblem(error: unknown): Problem | null {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new Problem(507, 'insufficient-storage', 'the server has no storage space left for this request; nothing was stored');
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM')
+    return new Problem(
+      503,
+      'storage-unavailable',
+      `the server's storage is not writable right now (${code}); nothing was stored, reads still work`,
+      undefined,
+      { 'retry-after': STORAGE_RETRY_AFTER },
+    );
+  return null;
+}
+
+/** The setting behind a route's body limit, so a 413 names what raises it. */
+function bodyLimitSetting(request: FastifyRequest): string {
+  const url = request.routeOptions.url ?? '';
+  if (request.method !== 'POST') return 'BODY_LIMIT';
+  if (url === '/v1/jobs') return 'JOBS_BODY_LIMIT';
+  if (url === '/v1/datasets') return 'DATASETS_BODY_LIMIT';
+  if (url === '/v1/models/:name/versions') return 'MODELS_BODY_LIMIT';
+  if (url.endsWith('/predict')) return 'PREDICT_BODY_LIMIT';
+  return 'BODY_LIMIT';
+}
+
+/** Corrupt stored artifacts: that resource is unavailable (503), everything else keeps serving. */
+function corruptionProblem(error: unknown): Problem | null {
+  if (error instanceof VersionCorruptError)
+    return new Problem(503, 'model-unavailable', `${error.message}; this version is unavailable until it is restored or deleted`);
+  if (error instanceof DatasetCorruptError) return new Problem(503, 'dataset-unavailable', `${error.message}; upload the data again`);
+  if (error instanceof JobRecordCorruptError) return new Problem(503, 'job-unavailable', error.message);
+  return null;
+}
+
+/**
+ * Fastify's own routing errors (a malformed URL, a path parameter over maxParamLength) would
+ * otherwise be answered with plain JSON; pass this as the `frameworkErrors` server option.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    // Ids and names are at most 64 characters: a longer one is a malformed request, like any bad id.
+    sendProblem(reply, 400, 'validation-error', 'a path parameter is longer than any valid id or name (64 characters)');
+    return;
+  }
+  sendProblem(reply, 400, 'bad-url', `the URL ${JSON.stringify(request.url.split('?')[0]!.slice(0, 200))} is not valid`);
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler((raw: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    let error: FastifyError | Problem = raw;
+    const mapped = storageProblem(raw) ?? corruptionProblem(raw);
+    if (mapped) {
+      request.log.error({ err: raw, problem: mapped.code }, mapped.message);
+      error = mapped;
+    } else if (raw instanceof Problem && raw.status >= 500) {
+      request.log.error({ err: raw, problem: raw.code }, raw.message);
+    }
     if (error instanceof Problem) {
       if (error.headers) reply.headers(error.headers);
       return sendProblem(reply, error.status, error.code, error.message, error.errors);
@@ -95,7 +164,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
           reply,
           413,
           'body-too-large',
-          `the request body exceeds this route's limit of ${request.routeOptions.bodyLimit ?? 'the configured'} bytes`,
+          `the request body exceeds this route's limit of ${request.routeOptions.bodyLimit ?? 'the configured'} bytes (${bodyLimitSetting(request)})`,
         );
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return sendProblem(
@@ -116,7 +185,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
         reply,
         status,
         code,
-        error instanceof SyntaxError ? `the body is not valid JSON: ${error.message}` : error.message,
+        error instanceof SyntaxError
+          ? `the body is not valid JSON: ${error.message}`
+          : error.message || `${TITLES[status] ?? 'the request was refused'} (${error.code ?? status})`,
       );
     }
     request.log.error({ err: error }, 'unhandled error');

@@ -1,4 +1,5 @@
-/** Kiln's training engine: pure TypeScript over typed arrays, no I/O. */
+/** Kiln's training engine: TypeScript (and WebAssembly SIMD kernels) over typed arrays, no I/O. */
+import { wasmRuntime } from './kernels/wasm/runtime.js';
 export * from './spec.js';
 export { Sequential, type ModelOptions, type WeightEntry } from './model.js';
 export { Trainer, fit, evaluate, NonFiniteError, trainingSeed } from './fit.js';
@@ -26,5 +27,15 @@ export {
 } from './validate.js';
 export type { SpecIssue, ModelSummary, LayerSummary } from './validate.js';
 export { accuracyKind } from './metrics.js';
+export { estimateTrainingMemory, type MemoryEstimate } from './memory.js';
 export { Rng } from './random.js';
 export type { FloatArray, DType } from './tensor.js';
+
+/** Threads the float32 matrix products may use (1 or 2); results do not depend on it. */
+export function setKernelThreads(threads: number): void {
+  wasmRuntime()?.setThreads(threads);
+}
+/** Whether the WebAssembly SIMD kernels are in use in this process. */
+export function kernelBackend(): 'wasm-simd' | 'typescript' {
+  return wasmRuntime() ? 'wasm-simd' : 'typescript';
+}

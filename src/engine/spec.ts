@@ -212,6 +212,12 @@ export const TrainingConfigSchema = Type.Object(
     metrics: Type.Optional(Type.Array(MetricNameSchema, { maxItems: 8, uniqueItems: true })),
     earlyStopping: Type.Optional(EarlyStoppingSchema),
     reduceLROnPlateau: Type.Optional(ReduceLROnPlateauSchema),
+    maxRuntimeSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'Stop and fail the job (no model) after this much training time; the server has its own cap too.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

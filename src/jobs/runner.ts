@@ -17,9 +17,9 @@ import {
   type HistoryEntry,
 } from '../engine/index.js';
 import type { CheckpointStore } from '../store/checkpoints.js';
-import type { DatasetStore } from '../store/datasets.js';
+import { DatasetCorruptError, type DatasetStore } from '../store/datasets.js';
 import type { JobStore } from '../store/jobs.js';
-import type { Classifier, ModelRegistry, OnnxInfo } from '../store/registry.js';
+import { VersionCorruptError, type Classifier, type ModelRegistry, type OnnxInfo } from '../store/registry.js';
 import type { JobRecord } from './types.js';
 
 export interface OnnxPublisher {
@@ -40,6 +40,8 @@ export interface RunnerDeps {
   log: Logger;
   progressIntervalMs: number;
   onnx?: OnnxPublisher | undefined;
+  /** Server-wide cap on a job's training time (seconds); a job may ask for less. */
+  maxTrainingSeconds?: number | undefined;
 }
 
 export interface RunControl {
@@ -101,6 +103,21 @@ export async function runTrainingJob(jobId: string, deps: RunnerDeps, control: R
       await finish(deps, jobId, 'failed', { code, message: error.message });
       return 'failed';
     }
+    // Corrupt inputs do not heal by retrying: fail once, with the reason.
+    if (error instanceof DatasetCorruptError || error instanceof VersionCorruptError) {
+      log.error({ err: error, jobId }, 'training input is corrupt');
+      const code = error instanceof DatasetCorruptError ? 'dataset_corrupt' : 'init_from_unavailable';
+      await finish(deps, jobId, 'failed', { code, message: error.message });
+      return 'failed';
+    }
+    const storage = storageProblem(error);
+    if (storage) {
+      // A full or read-only disk will not heal by retrying at once: fail clearly (best effort,
+      // since the record lives on the same disk). Partial files were already removed.
+      log.error({ err: error, jobId }, 'training stopped by a storage error');
+      await finish(deps, jobId, 'failed', storage).catch((e: unknown) => log.error({ err: e, jobId }, 'could not record the failure'));
+      return 'failed';
+    }
     log.error({ err: error, jobId }, 'training attempt failed');
     throw error;
   }
@@ -143,8 +160,17 @@ async function train(record: JobRecord, deps: RunnerDeps, control: RunControl): 
   let userCancelled = false;
   let stopForDrain = false;
   let lastWrite = Date.now();
+  // Training time counts across attempts: the epochs already done plus this attempt's time.
+  const limits = [spec.training.maxRuntimeSeconds, deps.maxTrainingSeconds].filter((s): s is number => s !== undefined && s > 0);
+  const limitMs = limits.length > 0 ? Math.min(...limits) * 1000 : Infinity;
+  const priorMs = (resume?.history ?? []).reduce((sum, e) => sum + e.durationMs, 0);
+  const attemptStart = Date.now();
+  let overRuntime = false;
   const result = await trainer.fit({
-    shouldStop: () => userCancelled || stopForDrain || (control.cancelled?.() ?? false),
+    shouldStop: () => {
+      if (priorMs + (Date.now() - attemptStart) > limitMs) overRuntime = true;
+      return overRuntime || userCancelled || stopForDrain || (control.cancelled?.() ?? false);
+    },
     onBatchEnd: async (p) => {
       if (Date.now() - lastWrite < deps.progressIntervalMs) return;
       lastWrite = Date.now();
@@ -166,6 +192,11 @@ async function train(record: JobRecord, deps: RunnerDeps, control: RunControl): 
   });
 
   if (result.stopReason === 'cancelled') {
+    if (overRuntime) {
+      const message = `training stopped after ${Math.round((priorMs + Date.now() - attemptStart) / 1000)} s, past its limit of ${limitMs / 1000} s (training.maxRuntimeSeconds or the server's MAX_TRAINING_SECONDS); no model was registered`;
+      await finish(deps, jobId, 'failed', { code: 'max_runtime_exceeded', message });
+      return 'failed';
+    }
     if (userCancelled || control.cancelled?.() || (await jobs.isCancelRequested(jobId))) {
       await finish(deps, jobId, 'cancelled', null);
       return 'cancelled';
@@ -234,4 +265,14 @@ export async function finish(
   });
   await deps.checkpoints.remove(jobId);
   await deps.jobs.clearCancel(jobId);
+}
+
+/** Maps a full or read-only disk to a job error; null for anything else. */
+export function storageProblem(error: unknown): { code: string; message: string } | null {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return { code: 'storage_full', message: 'the disk holding DATA_DIR is full; free space and submit the job again' };
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM')
+    return { code: 'storage_not_writable', message: `DATA_DIR is not writable (${code}); fix its permissions and submit the job again` };
+  return null;
 }

@@ -42,6 +42,8 @@ export interface JobRecord {
   attempts: number;
   cancelRequested: boolean;
   stopReason: string | null;
+  /** Who submitted it: an API key's name (`key:<name>`) or, on an open server, the address. */
+  owner: string;
 }
 
 /** Message of the queue: ids only. */

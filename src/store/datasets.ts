@@ -3,9 +3,9 @@
  * JSON manifest with their shapes and SHA-256 digests. Training data lives here, never on a queue.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJson, writeFileAtomic } from './atomic.js';
+import { CorruptJsonError, ensureDir, readJson, writeFileAtomic } from './atomic.js';
 import { isValidId, newId } from './ids.js';
 
 export interface DatasetMeta {
@@ -28,7 +28,13 @@ export interface Dataset {
   y: Float32Array;
 }
 
-export class DatasetCorruptError extends Error {}
+/** A stored dataset whose manifest or data files are unreadable, missing or fail their digests. */
+export class DatasetCorruptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatasetCorruptError';
+  }
+}
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const bytesOf = (values: Float32Array): Uint8Array => new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
@@ -54,7 +60,7 @@ export class DatasetStore {
     const id = newId('ds');
     const dir = this.dir(id);
     const staging = `${dir}.staging`;
-    await mkdir(staging, { recursive: true });
+    await ensureDir(staging);
     const meta: DatasetMeta = {
       id,
       ...shape,
@@ -76,7 +82,16 @@ export class DatasetStore {
 
   async meta(id: string): Promise<DatasetMeta | null> {
     if (!isValidId(id)) return null;
-    return readJson<DatasetMeta>(join(this.dir(id), 'meta.json'));
+    let meta: DatasetMeta | null;
+    try {
+      meta = await readJson<DatasetMeta>(join(this.dir(id), 'meta.json'));
+    } catch (error) {
+      if (error instanceof CorruptJsonError) throw new DatasetCorruptError(`dataset ${id}: meta.json is corrupt (not valid JSON)`);
+      throw error;
+    }
+    if (meta !== null && (typeof meta !== 'object' || meta.id !== id || typeof meta.sha256?.x !== 'string'))
+      throw new DatasetCorruptError(`dataset ${id}: meta.json is corrupt (fields missing or wrong)`);
+    return meta;
   }
 
   /** Loads and checks a dataset against its digests; null when it does not exist. */
@@ -84,17 +99,28 @@ export class DatasetStore {
     const meta = await this.meta(id);
     if (!meta) return null;
     const dir = this.dir(id);
-    const [xBytes, yBytes] = await Promise.all([readFile(join(dir, 'x.f32')), readFile(join(dir, 'y.f32'))]);
+    const read = (file: string) =>
+      readFile(join(dir, file)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') throw new DatasetCorruptError(`dataset ${id}: ${file} is missing`);
+        throw error;
+      });
+    const [xBytes, yBytes] = await Promise.all([read('x.f32'), read('y.f32')]);
     if (sha256(xBytes) !== meta.sha256.x || sha256(yBytes) !== meta.sha256.y) {
       throw new DatasetCorruptError(`dataset ${id} failed its SHA-256 check`);
     }
     return { meta, x: toFloat32(xBytes), y: toFloat32(yBytes) };
   }
 
+  /** Deletes a dataset, corrupt ones included. */
   async delete(id: string): Promise<boolean> {
-    const meta = await this.meta(id);
-    if (!meta) return false;
+    if (!isValidId(id)) return false;
     const dir = this.dir(id);
+    try {
+      await stat(join(dir, 'meta.json'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
     const trash = `${dir}.deleting`;
     await rename(dir, trash);
     await rm(trash, { recursive: true, force: true });

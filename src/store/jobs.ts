@@ -6,13 +6,21 @@
 import { access, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JobRecord, JobStatus } from '../jobs/types.js';
-import { readJson, writeFileAtomic } from './atomic.js';
+import { CorruptJsonError, readJson, writeFileAtomic } from './atomic.js';
 import { isValidId } from './ids.js';
 
 export interface JobListQuery {
   status?: JobStatus | undefined;
   limit: number;
   offset: number;
+}
+
+/** A job record that exists but cannot be read back (torn or overwritten file). */
+export class JobRecordCorruptError extends Error {
+  constructor(readonly jobId: string) {
+    super(`job ${jobId}: its record is corrupt (not valid JSON)`);
+    this.name = 'JobRecordCorruptError';
+  }
 }
 
 export class JobStore {
@@ -28,9 +36,32 @@ export class JobStore {
     return join(this.root, `${id}${suffix}`);
   }
 
+  /**
+   * The record, or null when it does not exist. A corrupt record also reads as null here, so
+   * queues, workers and counts skip it instead of failing; `read` tells the two apart.
+   */
   async get(id: string): Promise<JobRecord | null> {
+    try {
+      return await this.read(id);
+    } catch (error) {
+      if (error instanceof JobRecordCorruptError) return null;
+      throw error;
+    }
+  }
+
+  /** Like `get`, but a corrupt record throws JobRecordCorruptError. */
+  async read(id: string): Promise<JobRecord | null> {
     if (!isValidId(id)) return null;
-    return readJson<JobRecord>(this.path(id));
+    let record: JobRecord | null;
+    try {
+      record = await readJson<JobRecord>(this.path(id));
+    } catch (error) {
+      if (error instanceof CorruptJsonError) throw new JobRecordCorruptError(id);
+      throw error;
+    }
+    if (record !== null && (typeof record !== 'object' || record.id !== id || typeof record.status !== 'string'))
+      throw new JobRecordCorruptError(id);
+    return record;
   }
 
   async put(record: JobRecord): Promise<void> {
@@ -61,16 +92,29 @@ export class JobStore {
     return next;
   }
 
-  /** Newest first (ids are time-ordered), optionally filtered by status. */
-  async list(query: JobListQuery): Promise<{ items: JobRecord[]; total: number }> {
+  /**
+   * Newest first (ids are time-ordered), optionally filtered by status. Corrupt records are
+   * left out and named in `corrupt`, so one bad file never breaks the listing.
+   */
+  async list(query: JobListQuery): Promise<{ items: JobRecord[]; total: number; corrupt: string[] }> {
     const ids = await this.ids();
     ids.sort().reverse();
+    const corrupt: string[] = [];
+    const load = async (id: string): Promise<JobRecord | null> => {
+      try {
+        return await this.read(id);
+      } catch (error) {
+        if (!(error instanceof JobRecordCorruptError)) throw error;
+        corrupt.push(id);
+        return null;
+      }
+    };
     if (!query.status) {
-      const page = await Promise.all(ids.slice(query.offset, query.offset + query.limit).map((id) => this.get(id)));
-      return { items: page.filter((r): r is JobRecord => r !== null), total: ids.length };
+      const page = await Promise.all(ids.slice(query.offset, query.offset + query.limit).map(load));
+      return { items: page.filter((r): r is JobRecord => r !== null), total: ids.length, corrupt };
     }
-    const records = (await Promise.all(ids.map((id) => this.get(id)))).filter((r): r is JobRecord => r?.status === query.status);
-    return { items: records.slice(query.offset, query.offset + query.limit), total: records.length };
+    const records = (await Promise.all(ids.map(load))).filter((r): r is JobRecord => r?.status === query.status);
+    return { items: records.slice(query.offset, query.offset + query.limit), total: records.length, corrupt };
   }
 
   async ids(): Promise<string[]> {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Checkpoint, HistoryEntry, ModelSpec, TrainingConfig } from '../engine/index.js';
-import { readJson, writeFileAtomic } from './atomic.js';
+import { CorruptJsonError, ensureDir, readJson, writeFileAtomic } from './atomic.js';
 import { isValidId, isValidModelName } from './ids.js';
 
 export interface OnnxInfo {
@@ -46,7 +46,13 @@ export interface ModelVersionMeta {
   onnx: OnnxInfo | null;
 }
 
-export class VersionCorruptError extends Error {}
+/** A published version whose files are unreadable, fail their digest, or are missing. */
+export class VersionCorruptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VersionCorruptError';
+  }
+}
 
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 const CLAIM_STALE_MS = 120_000;
@@ -104,18 +110,48 @@ export class ModelRegistry {
     return versions.length > 0 ? versions[versions.length - 1]! : null;
   }
 
+  /**
+   * A version's metadata; null when it does not exist. A meta.json that does not parse or lacks
+   * its digests makes just this version unavailable (VersionCorruptError).
+   */
   async meta(name: string, version: number): Promise<ModelVersionMeta | null> {
     if (!isValidModelName(name) || !Number.isSafeInteger(version) || version < 1) return null;
-    return readJson<ModelVersionMeta>(join(this.versionDir(name, version), 'meta.json'));
+    let meta: ModelVersionMeta | null;
+    try {
+      meta = await readJson<ModelVersionMeta>(join(this.versionDir(name, version), 'meta.json'));
+    } catch (error) {
+      if (error instanceof CorruptJsonError) throw new VersionCorruptError(`${name} v${version}: meta.json is corrupt (not valid JSON)`);
+      throw error;
+    }
+    if (meta === null) return null;
+    if (
+      typeof meta !== 'object' ||
+      meta.version !== version ||
+      typeof meta.checkpointSha256 !== 'string' ||
+      typeof meta.spec !== 'object' ||
+      meta.spec === null
+    ) {
+      throw new VersionCorruptError(`${name} v${version}: meta.json is corrupt (fields missing or wrong)`);
+    }
+    return meta;
+  }
+
+  private async readArtifact(name: string, version: number, file: string): Promise<Buffer> {
+    try {
+      return await readFile(join(this.versionDir(name, version), file));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new VersionCorruptError(`${name} v${version}: ${file} is missing`);
+      throw error;
+    }
   }
 
   /** The checkpoint text, checked against the digest recorded at publication. */
   async checkpointText(name: string, version: number): Promise<string | null> {
     const meta = await this.meta(name, version);
     if (!meta) return null;
-    const text = await readFile(join(this.versionDir(name, version), 'checkpoint.json'), 'utf8');
-    if (sha256(text) !== meta.checkpointSha256) throw new VersionCorruptError(`${name} v${version}: checkpoint failed its SHA-256 check`);
-    return text;
+    const bytes = await this.readArtifact(name, version, 'checkpoint.json');
+    if (sha256(bytes) !== meta.checkpointSha256) throw new VersionCorruptError(`${name} v${version}: checkpoint failed its SHA-256 check`);
+    return bytes.toString('utf8');
   }
 
   async checkpoint(name: string, version: number): Promise<Checkpoint | null> {
@@ -126,7 +162,7 @@ export class ModelRegistry {
   async onnx(name: string, version: number): Promise<Uint8Array | null> {
     const meta = await this.meta(name, version);
     if (!meta?.onnx?.sha256) return null;
-    const bytes = await readFile(join(this.versionDir(name, version), 'model.onnx'));
+    const bytes = await this.readArtifact(name, version, 'model.onnx');
     if (sha256(bytes) !== meta.onnx.sha256) throw new VersionCorruptError(`${name} v${version}: model.onnx failed its SHA-256 check`);
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
@@ -146,12 +182,12 @@ export class ModelRegistry {
     let claimPath: string | null = null;
     if (jobId !== null) {
       if (!isValidId(jobId)) throw new Error(`invalid job id ${JSON.stringify(jobId)}`);
-      await mkdir(join(modelDir, 'jobs'), { recursive: true });
+      await ensureDir(join(modelDir, 'jobs'));
       claimPath = join(modelDir, 'jobs', `${jobId}.json`);
       const existing = await this.claim(claimPath);
       if (existing !== null) return { version: existing, created: false };
     }
-    await mkdir(join(modelDir, 'versions'), { recursive: true });
+    await ensureDir(join(modelDir, 'versions'));
     let version = ((await this.highestAllocated(name)) ?? 0) + 1;
     for (;;) {
       try {
@@ -221,8 +257,15 @@ export class ModelRegistry {
     }
   }
 
+  /** Deletes a published version, corrupt ones included. */
   async deleteVersion(name: string, version: number): Promise<boolean> {
-    if (!(await this.meta(name, version))) return false;
+    if (!isValidModelName(name) || !Number.isSafeInteger(version) || version < 1) return false;
+    try {
+      await stat(join(this.versionDir(name, version), 'meta.json'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
     const dir = this.versionDir(name, version);
     // Rename away first so readers never see a half-deleted version; the number is not reused
     // because the tombstone keeps it allocated.

@@ -15,7 +15,8 @@ export interface TestApp {
 
 export async function createTestApp(overrides: Partial<Config> = {}, options: BuildOptions = {}): Promise<TestApp> {
   const dataDir = await mkdtemp(join(tmpdir(), 'kiln-test-'));
-  const config: Config = { ...loadConfig({}), dataDir, workerConcurrency: 1, progressIntervalMs: 50, ...overrides };
+  // Load shedding is off by default: CPU-heavy test runs would trip it; the overload tests turn it on.
+  const config: Config = { ...loadConfig({}), dataDir, workerConcurrency: 1, progressIntervalMs: 50, maxEventLoopDelayMs: 0, ...overrides };
   const app = await buildApp(config, { logger: false, ...options });
   await app.ready();
   return {

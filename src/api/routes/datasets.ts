@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { notFound, unprocessable } from '../errors.js';
+import { Problem, notFound, unprocessable } from '../errors.js';
 import { CreateDatasetBody, CsvQuery, DatasetResource } from '../schemas/datasets.js';
 import { IdParams } from '../schemas/common.js';
 import { parseCsv, toMatrix, toTargets } from '../services/data.js';
+import { checkDatasetLimits } from '../services/limits.js';
 
 const problems = {
   400: { $ref: 'Problem' },
@@ -23,6 +24,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/datasets',
     {
+      config: { scope: 'train' },
       bodyLimit: config.datasetsBodyLimit,
       schema: {
         summary: 'Upload a dataset (JSON {x, y}, or text/csv with ?label=<column>)',
@@ -37,12 +39,16 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const body = request.body;
       let meta;
       if (typeof body === 'string') {
+        // CSV only as text/csv: a JSON string or text/plain body is not a CSV upload.
+        if (!/^\s*text\/csv\s*(;|$)/i.test(request.headers['content-type'] ?? ''))
+          throw new Problem(415, 'unsupported-media-type', 'send {"x", "y"} as application/json, or CSV as text/csv with ?label=<column>');
         const label = request.query.label;
         if (!label)
           throw unprocessable('a text/csv upload needs ?label=<column> naming the target column', [
             { path: 'querystring.label', message: 'label is required for CSV' },
           ]);
         const { x, y, columns } = parseCsv(body, label);
+        checkDatasetLimits(x.rows, x.width, app.kiln.limits, 'body');
         meta = await datasets.create(
           x.values,
           y.values,
@@ -50,6 +56,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
           { source: 'csv', columns, label },
         );
       } else {
+        checkDatasetLimits(body.x.length, body.x[0]?.length ?? 0, app.kiln.limits, 'x');
         const x = toMatrix(body.x, null, 'x');
         const y = toTargets(body.y, x.rows, 'y');
         meta = await datasets.create(x.values, y.values, { rows: x.rows, features: x.width, targetWidth: y.width }, { source: 'json' });
@@ -61,7 +68,10 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/v1/datasets/:id',
-    { schema: { summary: 'Describe a dataset', tags: ['datasets'], params: IdParams, response: { 200: DatasetResource, ...problems } } },
+    {
+      config: { scope: 'train' },
+      schema: { summary: 'Describe a dataset', tags: ['datasets'], params: IdParams, response: { 200: DatasetResource, ...problems } },
+    },
     async (request) => {
       const meta = await datasets.meta(request.params.id);
       if (!meta) throw notFound(`dataset ${request.params.id} does not exist`);
@@ -71,7 +81,10 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete(
     '/v1/datasets/:id',
-    { schema: { summary: 'Delete a dataset', tags: ['datasets'], params: IdParams, response: { 204: Type.Null(), ...problems } } },
+    {
+      config: { scope: 'admin' },
+      schema: { summary: 'Delete a dataset', tags: ['datasets'], params: IdParams, response: { 204: Type.Null(), ...problems } },
+    },
     async (request, reply) => {
       if (!(await datasets.delete(request.params.id))) throw notFound(`dataset ${request.params.id} does not exist`);
       return reply.code(204).send(null);

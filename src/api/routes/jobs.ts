@@ -22,6 +22,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/jobs',
     {
+      config: { scope: 'train', rateLimit: { max: kiln.config.jobsRateLimitPerMinute, timeWindow: '1 minute' } },
       bodyLimit: kiln.config.jobsBodyLimit,
       attachValidation: true,
       schema: {
@@ -39,11 +40,37 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // exactly which field is wrong. Fall back to ajv's message when they find nothing.
         const body = request.body as Partial<SubmitBody> | undefined;
         if (body && typeof body === 'object')
-          checkSpec({ model: body.model, training: body.training, validationData: body.validationData });
+          checkSpec({ model: body.model, training: body.training, validationData: body.validationData }, kiln.limits);
         const issues = validationIssues(request.validationError as FastifyError);
         throw new Problem(400, 'validation-error', issues[0]?.message ?? 'the request is invalid', issues);
       }
-      const record = await submitJob(request.body as SubmitBody, kiln);
+      const key = request.headers['idempotency-key'];
+      if (key === undefined) {
+        const record = await submitJob(request.body as SubmitBody, kiln, request.principal);
+        reply.header('location', `/v1/jobs/${record.id}`);
+        return reply.code(202).send(record);
+      }
+      if (typeof key !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(key)) {
+        throw new Problem(400, 'validation-error', 'Idempotency-Key must be 1-255 visible ASCII characters', [
+          { path: 'headers.idempotency-key', message: 'invalid' },
+        ]);
+      }
+      const outcome = await kiln.idempotency.run(
+        request.principal,
+        key,
+        request.body,
+        async () => (await submitJob(request.body as SubmitBody, kiln, request.principal)).id,
+      );
+      if (outcome === 'mismatch') {
+        throw new Problem(
+          422,
+          'idempotency-key-reused',
+          `Idempotency-Key ${JSON.stringify(key)} was already used with a different request body`,
+          [{ path: 'headers.idempotency-key', message: 'reused with a different body' }],
+        );
+      }
+      const record = (await kiln.jobs.get(outcome.jobId))!;
+      if (outcome.replayed) reply.header('idempotent-replayed', 'true');
       reply.header('location', `/v1/jobs/${record.id}`);
       return reply.code(202).send(record);
     },
@@ -51,11 +78,15 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/v1/jobs',
-    { schema: { summary: 'List jobs, newest first', tags: ['jobs'], querystring: JobListQuery, response: { 200: JobList, ...problems } } },
+    {
+      config: { scope: 'train' },
+      schema: { summary: 'List jobs, newest first', tags: ['jobs'], querystring: JobListQuery, response: { 200: JobList, ...problems } },
+    },
     async (request) => {
       const limit = request.query.limit ?? 50;
       const offset = request.query.offset ?? 0;
-      const { items, total } = await kiln.jobs.list({ status: request.query.status, limit, offset });
+      const { items, total, corrupt } = await kiln.jobs.list({ status: request.query.status, limit, offset });
+      if (corrupt.length > 0) request.log.error({ jobIds: corrupt }, 'corrupt job records left out of the listing');
       return { items, total, limit, offset };
     },
   );
@@ -63,6 +94,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/v1/jobs/:id',
     {
+      config: { scope: 'train' },
       schema: {
         summary: 'Get a job: status, progress, history, model',
         tags: ['jobs'],
@@ -71,7 +103,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const record = await kiln.jobs.get(request.params.id);
+      const record = await kiln.jobs.read(request.params.id);
       if (!record) throw notFound(`job ${request.params.id} does not exist`);
       return record;
     },
@@ -80,6 +112,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/jobs/:id/cancel',
     {
+      config: { scope: 'train' },
       schema: {
         summary: 'Cancel a job',
         description:
@@ -90,7 +123,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const before = await kiln.jobs.get(request.params.id);
+      const before = await kiln.jobs.read(request.params.id);
       if (!before) throw notFound(`job ${request.params.id} does not exist`);
       if (before.status === 'cancelled') return before;
       if (TERMINAL.has(before.status)) throw new Problem(409, 'job-finished', `job ${before.id} already ${before.status}`);
@@ -102,6 +135,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/v1/jobs/:id/events',
     {
+      config: { scope: 'train' },
       schema: {
         summary: 'Stream job progress as server-sent events',
         description:
@@ -113,7 +147,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const first = await kiln.jobs.get(request.params.id);
+      const first = await kiln.jobs.read(request.params.id);
       if (!first) throw notFound(`job ${request.params.id} does not exist`);
       reply.hijack();
       const res = reply.raw;

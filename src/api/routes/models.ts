@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { CheckpointError, modelFromCheckpoint, summarizeModel, type Checkpoint } from '../../engine/index.js';
+import { CheckpointError, modelFromCheckpoint, summarizeModel, validateModelSpec, type Checkpoint } from '../../engine/index.js';
 import { classifierOf } from '../../jobs/runner.js';
 import { VersionCorruptError } from '../../store/registry.js';
 import { Problem, notFound } from '../errors.js';
+import { checkModelLimits } from '../services/limits.js';
 import { ModelNameParams, VersionParams } from '../schemas/common.js';
 import { CheckpointBody, ModelDetail, ModelList, PredictBody, PredictResponse, VersionMeta } from '../schemas/models.js';
 
@@ -25,18 +26,23 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     throw error;
   };
 
-  app.get('/v1/models', { schema: { summary: 'List models', tags: ['models'], response: { 200: ModelList } } }, async () => {
-    const items = [];
-    for (const name of await registry.names()) {
-      const latestVersion = await registry.latest(name);
-      if (latestVersion !== null) items.push({ name, latestVersion });
-    }
-    return { items };
-  });
+  app.get(
+    '/v1/models',
+    { config: { scope: 'predict' }, schema: { summary: 'List models', tags: ['models'], response: { 200: ModelList } } },
+    async () => {
+      const items = [];
+      for (const name of await registry.names()) {
+        const latestVersion = await registry.latest(name);
+        if (latestVersion !== null) items.push({ name, latestVersion });
+      }
+      return { items };
+    },
+  );
 
   app.get(
     '/v1/models/:name',
     {
+      config: { scope: 'predict' },
       schema: {
         summary: 'List the versions of a model',
         tags: ['models'],
@@ -47,10 +53,22 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { name } = request.params;
       const versions = [];
+      const corrupt: number[] = [];
       for (const version of await registry.versions(name)) {
-        const meta = await registry.meta(name, version);
+        let meta;
+        try {
+          meta = await registry.meta(name, version);
+        } catch (error) {
+          // One unreadable version is left out of the listing; the others stay usable.
+          if (!(error instanceof VersionCorruptError)) throw error;
+          request.log.error({ err: error, model: name, version }, 'model version unavailable: left out of the listing');
+          corrupt.push(version);
+          continue;
+        }
         if (meta) versions.push({ version, createdAt: meta.createdAt, jobId: meta.jobId, metrics: meta.metrics });
       }
+      if (versions.length === 0 && corrupt.length > 0)
+        throw new Problem(503, 'model-unavailable', `every version of ${name} is unavailable (corrupt: ${corrupt.join(', ')})`);
       if (versions.length === 0) throw notFound(`model ${name} does not exist`);
       return { name, versions };
     },
@@ -59,6 +77,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/v1/models/:name/versions/:version',
     {
+      config: { scope: 'predict' },
       schema: {
         summary: 'Version metadata: spec, training config, metrics, shapes, ONNX verification',
         tags: ['models'],
@@ -76,6 +95,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/v1/models/:name/versions/:version/checkpoint',
     {
+      config: { scope: 'predict' },
       schema: {
         summary: 'Download the native checkpoint (kiln.checkpoint/1)',
         tags: ['models'],
@@ -98,6 +118,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/v1/models/:name/versions/:version/onnx',
     {
+      config: { scope: 'predict' },
       schema: {
         summary: 'Download the ONNX export',
         description: 'One input `input` [N, ...inputShape] with a dynamic batch axis, one output `output`.',
@@ -128,6 +149,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/models/:name/versions',
     {
+      config: { scope: 'admin' },
       bodyLimit: config.modelsBodyLimit,
       schema: {
         summary: 'Import a native checkpoint as a new version',
@@ -144,6 +166,11 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const checkpoint = { ...(request.body as unknown as Checkpoint) };
       checkpoint.model = { ...(checkpoint.model ?? {}), name };
       delete checkpoint.training;
+      // Check the architecture and its size before any weight is allocated.
+      const issues = validateModelSpec(checkpoint.model, 'model');
+      if (issues.length > 0)
+        throw new Problem(422, 'invalid-checkpoint', issues[0]!.message, [{ path: issues[0]!.path, message: issues[0]!.message }]);
+      checkModelLimits(checkpoint.model, app.kiln.limits);
       let model;
       try {
         model = modelFromCheckpoint(checkpoint);
@@ -178,7 +205,10 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete(
     '/v1/models/:name/versions/:version',
-    { schema: { summary: 'Delete a version', tags: ['models'], params: VersionParams, response: { 204: Type.Null(), ...problems } } },
+    {
+      config: { scope: 'admin' },
+      schema: { summary: 'Delete a version', tags: ['models'], params: VersionParams, response: { 204: Type.Null(), ...problems } },
+    },
     async (request, reply) => {
       const { name, version } = request.params;
       if (!(await registry.deleteVersion(name, version))) throw notFound(`model ${name} has no version ${version}`);
@@ -196,6 +226,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/models/:name/predict',
     {
+      config: { scope: 'predict' },
       bodyLimit: config.predictBodyLimit,
       schema: { summary: 'Predict with the latest version', params: ModelNameParams, ...predictSchema },
     },
@@ -205,6 +236,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/models/:name/versions/:version/predict',
     {
+      config: { scope: 'predict' },
       bodyLimit: config.predictBodyLimit,
       schema: { summary: 'Predict with a given version', params: VersionParams, ...predictSchema },
     },

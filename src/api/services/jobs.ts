@@ -21,6 +21,8 @@ import type { JobStore } from '../../store/jobs.js';
 import type { ModelRegistry } from '../../store/registry.js';
 import { issuesProblem, unprocessable } from '../errors.js';
 import { toMatrix, toTargets } from './data.js';
+import { checkDatasetLimits, checkMemory, checkModelLimits, checkTrainingLimits, type Limits } from './limits.js';
+import { Problem } from '../errors.js';
 
 export interface SubmitBody {
   model: unknown;
@@ -35,6 +37,7 @@ export interface JobServiceDeps {
   datasets: DatasetStore;
   registry: ModelRegistry;
   queue: JobQueue;
+  limits: Limits;
 }
 
 /** Shape signature of every weight, to compare architectures for warm starts. */
@@ -50,20 +53,26 @@ export function weightSignature(spec: ModelSpec): string[] {
 }
 
 /** Semantic checks of a request that passed the JSON schema (or a friendlier replay when it did not). */
-export function checkSpec(body: { model: unknown; training: unknown; validationData?: unknown }): {
+export function checkSpec(
+  body: { model: unknown; training: unknown; validationData?: unknown },
+  limits: Limits,
+): {
   model: ModelSpec;
   training: TrainingConfig;
 } {
   const modelIssues = validateModelSpec(body.model, 'model');
   if (modelIssues.length > 0) throw issuesProblem(modelIssues);
   const model = body.model as ModelSpec;
+  // Size limits come before anything builds the model's layers (the training checks do).
+  checkModelLimits(model, limits);
   const trainingIssues = validateTrainingConfig(body.training, model, 'training', body.validationData !== undefined);
   if (trainingIssues.length > 0) throw issuesProblem(trainingIssues);
   return { model, training: body.training as TrainingConfig };
 }
 
-export async function submitJob(body: SubmitBody, deps: JobServiceDeps): Promise<JobRecord> {
-  const { model, training } = checkSpec(body);
+export async function submitJob(body: SubmitBody, deps: JobServiceDeps, owner: string): Promise<JobRecord> {
+  const { model, training } = checkSpec(body, deps.limits);
+  checkTrainingLimits(training, deps.limits);
   const summary = summarizeModel(model);
   const features = summary.inputShape.reduce((a, b) => a * b, 1);
   const outputWidth = summary.outputShape.reduce((a, b) => a * b, 1);
@@ -90,6 +99,7 @@ export async function submitJob(body: SubmitBody, deps: JobServiceDeps): Promise
       if (issues.length > 0) throw issuesProblem(issues, 422);
       return { id: dataset.meta.id, rows: dataset.meta.rows, stored: null };
     }
+    checkDatasetLimits(data.x.length, features, deps.limits, `${path}.x`);
     const x = toMatrix(data.x, features, `${path}.x`);
     const y = toTargets(data.y, x.rows, `${path}.y`);
     const issues = validateTargets(y.values, y.rows, y.width, training.loss, outputWidth, `${path}.y`);
@@ -106,6 +116,25 @@ export async function submitJob(body: SubmitBody, deps: JobServiceDeps): Promise
       const message = `training.validationSplit ${split} of ${train.rows} rows leaves ${trainRows} training and ${train.rows - trainRows} validation rows; both need at least one`;
       throw unprocessable(message, [{ path: 'training.validationSplit', message }]);
     }
+  }
+
+  const rowsInMemory = train.rows + (validation?.rows ?? 0);
+  checkMemory(model, training, rowsInMemory, training.loss === 'sparse_categorical_crossentropy' ? 1 : outputWidth, deps.limits);
+
+  // Queued + running jobs per caller: one script in a loop must not take the whole server.
+  const active = (await deps.jobs.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0 })).items.filter(
+    (j) => j.owner === owner && (j.status === 'queued' || j.status === 'running'),
+  ).length;
+  if (active >= deps.limits.maxActiveJobsPerCaller) {
+    throw new Problem(
+      429,
+      'too-many-jobs',
+      `${active} of your jobs are queued or running; the limit is ${deps.limits.maxActiveJobsPerCaller} (MAX_ACTIVE_JOBS_PER_CALLER); wait for some to finish`,
+      undefined,
+      {
+        'retry-after': '30',
+      },
+    );
   }
 
   if (body.initFrom) {
@@ -156,6 +185,7 @@ export async function submitJob(body: SubmitBody, deps: JobServiceDeps): Promise
     attempts: 0,
     cancelRequested: false,
     stopReason: null,
+    owner,
   };
   await deps.jobs.put(record);
   await deps.queue.enqueue({ jobId: record.id, datasetId });

@@ -57,10 +57,15 @@ export class Predictor {
       const meta = await this.registry.meta(name, version);
       if (!meta) throw notFound(`model ${name} has no version ${version}`);
       const checkpoint = await this.registry.checkpoint(name, version);
+      if (!checkpoint) throw notFound(`model ${name} has no version ${version}`);
       return { model: modelFromCheckpoint(checkpoint), meta };
     })();
     this.cache.set(key, entry);
-    entry.catch(() => this.cache.delete(key));
+    // A failed load is not cached: the next request tries again (e.g. after the file is restored).
+    const loading = entry;
+    entry.catch(() => {
+      if (this.cache.get(key) === loading) this.cache.delete(key);
+    });
     while (this.cache.size > this.capacity) this.cache.delete(this.cache.keys().next().value!);
     return entry;
   }

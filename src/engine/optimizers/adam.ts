@@ -1,3 +1,4 @@
+import { wasmRuntime } from '../kernels/wasm/runtime.js';
 import type { UpdateRule } from './optimizer.js';
 
 /**
@@ -13,6 +14,31 @@ export function adamRule(beta1: number, beta2: number, epsilon: number, amsgrad:
       const v = slots['v']!;
       const vhat = amsgrad ? slots['vhat']! : null;
       const alpha = (lr * Math.sqrt(1 - Math.pow(beta2, step))) / (1 - Math.pow(beta1, step));
+      const rt = wasmRuntime();
+      if (
+        rt &&
+        params instanceof Float32Array &&
+        rt.owns(params) &&
+        rt.owns(grads as Float32Array) &&
+        rt.owns(m as Float32Array) &&
+        rt.owns(v as Float32Array) &&
+        (!vhat || rt.owns(vhat as Float32Array))
+      ) {
+        // The same update in SIMD, on the arenas in place.
+        rt.kernels.adam(
+          params.byteOffset,
+          grads.byteOffset,
+          m.byteOffset,
+          v.byteOffset,
+          vhat ? vhat.byteOffset : 0,
+          params.length,
+          alpha,
+          beta1,
+          beta2,
+          epsilon,
+        );
+        return;
+      }
       const oneMinusBeta1 = 1 - beta1;
       const oneMinusBeta2 = 1 - beta2;
       for (let i = 0; i < params.length; i++) {

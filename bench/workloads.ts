@@ -1,0 +1,364 @@
+/**
+ * Shared definitions for the benchmark: the workloads, the synthetic data (identical bits in every
+ * competitor, Python included), timing helpers and the JSON result format the child processes
+ * emit. Nothing here imports the engine or TensorFlow.js, so every competitor can load it.
+ */
+
+/** BENCH_QUICK=1 shrinks every measurement to a ~30 s smoke run. */
+export const QUICK = process.env['BENCH_QUICK'] === '1';
+
+export const INPUT_SIZE = 784;
+export const CLASSES = 10;
+export const DATA_SEED = 20240601;
+export const MODEL_SEED = 1;
+
+export type WorkloadId = 'mlp-small' | 'mlp-big';
+
+export interface Workload {
+  id: WorkloadId;
+  /** e.g. "784-128-10 b64" */
+  label: string;
+  /** Hidden relu layer widths; the output is a 10-way softmax. */
+  hidden: number[];
+  batchSize: number;
+  /** Rows per epoch, the same for every competitor. */
+  rows: number;
+  warmupEpochs: number;
+  timedEpochs: number;
+}
+
+export interface MatmulShape {
+  /** Batch rows N, input width I, units U: forward is (N×I)@(I×U). */
+  n: number;
+  inDim: number;
+  units: number;
+  /** Which layer of which workload uses it. */
+  origin: string;
+  /** dX is not computed for a model's first layer (nothing upstream needs it). */
+  dxUsedInTraining: boolean;
+}
+
+export type MatmulKernel = 'forward' | 'dW' | 'dX';
+
+export interface MatmulCase extends MatmulShape {
+  kernel: MatmulKernel;
+  /** Fraction of exact zeros in the left operand (x): 0.5 mimics a relu output. */
+  zeroFraction: number;
+}
+
+export interface PredictConfig {
+  /** 784-128-10, one row per call. */
+  singleHidden: number[];
+  singleCalls: number;
+  /** 784-512-512-10, `batchRows` rows per call, chunked as Sequential.predict does. */
+  batchHidden: number[];
+  batchRows: number;
+  chunk: number;
+  /** Timed batch calls: at least min, at most max, stopping early once budgetMs is spent. */
+  batchRepeats: { min: number; max: number; budgetMs: number };
+}
+
+export interface BenchConfig {
+  quick: boolean;
+  dataSeed: number;
+  modelSeed: number;
+  inputSize: number;
+  classes: number;
+  learningRate: number;
+  workloads: Workload[];
+  matmulShapes: MatmulShape[];
+  matmulCases: MatmulCase[];
+  /** Timed samples per matmul measurement (median reported); each sample runs ≥ matmulSampleMs. */
+  matmulSamples: number;
+  matmulSampleMs: number;
+  predict: PredictConfig;
+}
+
+export function benchConfig(quick: boolean = QUICK): BenchConfig {
+  const matmulShapes: MatmulShape[] = [
+    { n: 64, inDim: 784, units: 128, origin: 'small L1', dxUsedInTraining: false },
+    { n: 64, inDim: 128, units: 10, origin: 'small L2', dxUsedInTraining: true },
+    { n: 128, inDim: 784, units: 512, origin: 'big L1', dxUsedInTraining: false },
+    { n: 128, inDim: 512, units: 512, origin: 'big L2', dxUsedInTraining: true },
+    { n: 128, inDim: 512, units: 10, origin: 'big L3', dxUsedInTraining: true },
+  ];
+  // The quick run only smoke-tests the kernels, on the small model's shapes.
+  const caseShapes = quick ? matmulShapes.slice(0, 2) : matmulShapes;
+  const matmulCases: MatmulCase[] = [];
+  for (const shape of caseShapes) {
+    for (const kernel of ['forward', 'dW', 'dX'] as const) matmulCases.push({ ...shape, kernel, zeroFraction: 0 });
+  }
+  // The big model's hidden layer sees relu outputs: about half its inputs are exact zeros, which
+  // Kiln's forward and dW kernels skip. Measured for everyone (peers do not skip zeros).
+  const hidden = quick ? matmulShapes[1]! : matmulShapes[3]!;
+  for (const kernel of ['forward', 'dW'] as const) matmulCases.push({ ...hidden, kernel, zeroFraction: 0.5 });
+  return {
+    quick,
+    dataSeed: DATA_SEED,
+    modelSeed: MODEL_SEED,
+    inputSize: INPUT_SIZE,
+    classes: CLASSES,
+    learningRate: 0.001,
+    workloads: [
+      {
+        id: 'mlp-small',
+        label: '784-128-10 b64',
+        hidden: [128],
+        batchSize: 64,
+        rows: quick ? 640 : 12800,
+        warmupEpochs: 1,
+        timedEpochs: quick ? 1 : 3,
+      },
+      {
+        // 12,800 rows of this model take ~40 s per epoch in Kiln and ~100 s in tfjs-cpu, so the
+        // epoch is cut to 640 rows (5 steps of 128) for every competitor, to keep the run < 6 min.
+        id: 'mlp-big',
+        label: '784-512-512-10 b128',
+        hidden: [512, 512],
+        batchSize: 128,
+        rows: quick ? 128 : 640,
+        warmupEpochs: 1,
+        timedEpochs: quick ? 1 : 3,
+      },
+    ],
+    matmulShapes,
+    matmulCases,
+    matmulSamples: quick ? 3 : 5,
+    matmulSampleMs: quick ? 5 : 25,
+    predict: {
+      singleHidden: [128],
+      singleCalls: quick ? 200 : 3000,
+      batchHidden: [512, 512],
+      batchRows: quick ? 256 : 1024,
+      chunk: 256,
+      batchRepeats: quick ? { min: 1, max: 1, budgetMs: 0 } : { min: 3, max: 9, budgetMs: 3000 },
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data: a counter-based hash (mulberry32's output function over seed + i·0x6D2B79F5), so the
+// Python side can compute the very same float32 values vectorized in numpy.
+
+const GOLDEN = 0x6d2b79f5;
+
+/** The i-th uint32 of stream `seed`. */
+export function hash32(seed: number, i: number): number {
+  const a = (seed + Math.imul(i + 1, GOLDEN)) | 0;
+  let t = Math.imul(a ^ (a >>> 15), 1 | a);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return (t ^ (t >>> 14)) >>> 0;
+}
+
+export interface SyntheticData {
+  /** rows × 784, uniform in [0, 1) like normalized pixels (dense: no exact zeros). */
+  x: Float32Array;
+  /** rows class indices 0..9 stored as floats (sparse categorical targets). */
+  y: Float32Array;
+  rows: number;
+  checksum: number;
+}
+
+export function syntheticData(rows: number, seed: number, inputSize = INPUT_SIZE, classes = CLASSES): SyntheticData {
+  const x = new Float32Array(rows * inputSize);
+  for (let i = 0; i < x.length; i++) x[i] = hash32(seed, i) / 4294967296;
+  const y = new Float32Array(rows);
+  const labelSeed = (seed ^ 0x9e3779b9) | 0;
+  for (let i = 0; i < rows; i++) y[i] = Math.floor((hash32(labelSeed, i) / 4294967296) * classes);
+  return { x, y, rows, checksum: checksum(x, y) };
+}
+
+/** Fingerprint of a dataset (a float64 sum), compared across competitors with a relative tolerance. */
+export function checksum(x: Float32Array, y: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i]!;
+  for (let i = 0; i < y.length; i++) s += y[i]! * 1000;
+  return s;
+}
+
+/** Uniform [-1, 1) matrix for kernel benchmarks; `zeroFraction` of entries set to exactly 0. */
+export function randomMatrix(size: number, seed: number, zeroFraction = 0): Float32Array {
+  const m = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    const u = hash32(seed, i) / 4294967296;
+    m[i] = u < zeroFraction ? 0 : u * 2 - 1;
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing.
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** (max − min) / median: how noisy the repetitions were. */
+export function spread(values: readonly number[]): number {
+  if (values.length < 2) return 0;
+  return (Math.max(...values) - Math.min(...values)) / median(values);
+}
+
+/** (p75 − p25) / median: for single-call timings, whose tails are long. */
+export function iqrSpread(values: readonly number[]): number {
+  if (values.length < 4) return spread(values);
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return (at(0.75) - at(0.25)) / median(sorted);
+}
+
+/**
+ * Seconds per call of `fn`: warms up for ~warmupMs, then takes `samples` samples, each running
+ * enough calls to last ≥ sampleMs. Returns the per-call time of every sample.
+ */
+export function timeCalls(fn: () => void, samples: number, sampleMs: number, warmupMs = sampleMs): number[] {
+  let calls = 0;
+  const warmStart = performance.now();
+  do {
+    fn();
+    calls++;
+  } while (performance.now() - warmStart < warmupMs || calls < 2);
+  const perCallMs = (performance.now() - warmStart) / calls;
+  const reps = Math.max(1, Math.ceil(sampleMs / Math.max(perCallMs, 1e-6)));
+  const out: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const t0 = performance.now();
+    for (let r = 0; r < reps; r++) fn();
+    out.push((performance.now() - t0) / 1000 / reps);
+  }
+  return out;
+}
+
+/** Per-call seconds of `calls` individual calls (after `warmup` untimed ones). */
+export function timeEach(fn: () => void, calls: number, warmup: number): number[] {
+  for (let i = 0; i < warmup; i++) fn();
+  const out = new Array<number>(calls);
+  for (let i = 0; i < calls; i++) {
+    const t0 = performance.now();
+    fn();
+    out[i] = (performance.now() - t0) / 1000;
+  }
+  return out;
+}
+
+/** Per-call seconds of at least `min` and at most `max` calls (after one untimed), within budgetMs. */
+export function timeRepeats(fn: () => void, repeats: { min: number; max: number; budgetMs: number }): number[] {
+  fn();
+  const out: number[] = [];
+  const start = performance.now();
+  while (out.length < repeats.min || (out.length < repeats.max && performance.now() - start < repeats.budgetMs)) {
+    const t0 = performance.now();
+    fn();
+    out.push((performance.now() - t0) / 1000);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results: every competitor process prints one line `BENCH_RESULT {json}` on stdout.
+
+export const RESULT_PREFIX = 'BENCH_RESULT ';
+
+export type Task = 'train' | 'matmul' | 'predict';
+export const ALL_TASKS: readonly Task[] = ['train', 'matmul', 'predict'];
+
+export interface TrainResult {
+  workload: WorkloadId;
+  rows: number;
+  batchSize: number;
+  /** Wall time of each timed epoch. */
+  epochSeconds: number[];
+  /** rows / median epoch time. */
+  samplesPerSecond: number;
+  spread: number;
+  finalLoss: number;
+  dataChecksum: number;
+}
+
+export interface MatmulResult {
+  kernel: MatmulKernel;
+  n: number;
+  inDim: number;
+  units: number;
+  /** 'dense' or 'relu50' (the left operand has 50% exact zeros, as after a relu). */
+  variant: 'dense' | 'relu50';
+  /** 2·N·I·U / median seconds per call, in GFLOP/s. */
+  gflops: number;
+  spread: number;
+}
+
+export interface PredictResult {
+  singleRowMicros: number;
+  singleRowSpread: number;
+  batchRows: number;
+  batchRowsPerSecond: number;
+  batchSpread: number;
+  batchCalls: number;
+}
+
+export interface CompetitorResult {
+  competitor: string;
+  version: string;
+  train: TrainResult[];
+  matmul: MatmulResult[];
+  predict: PredictResult | null;
+  notes: string[];
+}
+
+export function emptyResult(competitor: string, version: string): CompetitorResult {
+  return { competitor, version, train: [], matmul: [], predict: null, notes: [] };
+}
+
+export function emitResult(result: CompetitorResult, json: boolean): void {
+  if (json) process.stdout.write(RESULT_PREFIX + JSON.stringify(result) + '\n');
+  else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+}
+
+/** Progress goes to stderr as `# …` lines, which run.ts relays. */
+export function progress(competitor: string, message: string): void {
+  process.stderr.write(`# [${competitor}] ${message}\n`);
+}
+
+export interface ChildArgs {
+  json: boolean;
+  tasks: Task[];
+  values: Map<string, string>;
+}
+
+/** `--json`, `--tasks train,matmul`, `--key value`. */
+export function parseArgs(argv: readonly string[]): ChildArgs {
+  const values = new Map<string, string>();
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--json') json = true;
+    else if (arg.startsWith('--') && i + 1 < argv.length) values.set(arg.slice(2), argv[++i]!);
+  }
+  const taskList = values.get('tasks');
+  const tasks = taskList ? taskList.split(',').filter((t): t is Task => (ALL_TASKS as readonly string[]).includes(t)) : [...ALL_TASKS];
+  return { json, tasks, values };
+}
+
+export function flops(shape: Pick<MatmulShape, 'n' | 'inDim' | 'units'>): number {
+  return 2 * shape.n * shape.inDim * shape.units;
+}
+
+/** The MatmulResult for a case, given the seconds per call of each sample. */
+export function matmulResult(c: MatmulCase, seconds: readonly number[]): MatmulResult {
+  return {
+    kernel: c.kernel,
+    n: c.n,
+    inDim: c.inDim,
+    units: c.units,
+    variant: c.zeroFraction > 0 ? 'relu50' : 'dense',
+    gflops: flops(c) / median(seconds) / 1e9,
+    spread: spread(seconds),
+  };
+}
+
+export function matmulLabel(c: Pick<MatmulResult, 'kernel' | 'n' | 'inDim' | 'units' | 'variant'>): string {
+  return `${c.kernel} ${c.n}×${c.inDim}×${c.units}${c.variant === 'relu50' ? ' relu50' : ''}`;
+}

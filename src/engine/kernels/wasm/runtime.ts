@@ -1,0 +1,261 @@
+/**
+ * The WebAssembly SIMD backend: one shared linear memory that holds the engine's float32
+ * buffers (so kernels run on them in place), the compiled kernels, and an optional helper
+ * thread that takes half of each large matrix product. Shared memory never detaches views when
+ * it grows, and shared memory is what lets a second thread work on the same buffers.
+ *
+ * Where WebAssembly SIMD or shared memory is missing, `wasmRuntime()` returns null and the
+ * engine stays on its plain TypeScript kernels.
+ */
+import { Worker } from 'node:worker_threads';
+import { KERNELS_WASM_BASE64 } from './binary.js';
+
+const PAGE = 65536;
+const MAX_PAGES = 65536; // 4 GiB, wasm32's limit
+const ALIGN = 64; // a cache line, and v128-aligned
+
+interface KernelExports {
+  gemm(
+    c: number,
+    a: number,
+    b: number,
+    bias: number,
+    m: number,
+    k: number,
+    n: number,
+    accumulate: number,
+    pack: number,
+    j0: number,
+    j1: number,
+  ): void;
+  transpose(out: number, x: number, rows: number, cols: number): void;
+  adam(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    vhat: number,
+    n: number,
+    alpha: number,
+    beta1: number,
+    beta2: number,
+    epsilon: number,
+  ): void;
+}
+
+/** Control block layout (Int32 slots) shared with the helper thread. */
+const CTRL = { seq: 0, done: 1, args: 2 } as const;
+const ARGS = 11;
+
+export class WasmRuntime {
+  readonly memory: WebAssembly.Memory;
+  readonly kernels: KernelExports;
+  private readonly module: WebAssembly.Module;
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  private top: number;
+  private readonly free = new Map<number, number[]>();
+  private readonly registry: FinalizationRegistry<{ offset: number; bytes: number }>;
+  private helper: Helper | null = null;
+  private threads = 1;
+  private readonly mainPack = { offset: 0, bytes: 0 };
+
+  constructor(module: WebAssembly.Module) {
+    this.module = module;
+    this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory, abort: () => undefined } });
+    this.kernels = instance.exports as unknown as KernelExports;
+    this.buffers.add(this.memory.buffer);
+    this.top = ALIGN; // offset 0 stays unused so a null pointer is never a real buffer
+    this.registry = new FinalizationRegistry(({ offset, bytes }) => this.release(offset, bytes));
+  }
+
+  /** Whether a typed array lives in this runtime's memory (so kernels can use it in place). */
+  owns(array: Float32Array): boolean {
+    return this.buffers.has(array.buffer);
+  }
+
+  /**
+   * A zeroed float32 array in wasm memory. Its block returns to the pool when the array is
+   * garbage-collected, so callers must keep the returned array alive while any subarray of it
+   * is in use (GrowableBuffer and the model arenas do).
+   */
+  allocFloat32(length: number): Float32Array {
+    const bytes = sizeClass(Math.max(length, 1) * 4);
+    const offset = this.take(bytes);
+    const array = new Float32Array(this.memory.buffer, offset, length);
+    array.fill(0);
+    this.registry.register(array, { offset, bytes });
+    return array;
+  }
+
+  /** Scratch memory that is never returned (per-thread pack buffers, transposes). */
+  scratch(bytes: number): number {
+    return this.take(sizeClass(bytes));
+  }
+
+  private take(bytes: number): number {
+    const list = this.free.get(bytes);
+    if (list && list.length > 0) return list.pop()!;
+    const offset = this.top;
+    const end = offset + bytes;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE);
+      // Grow generously to keep growth rare.
+      this.memory.grow(Math.min(Math.max(pages, have / PAGE / 2), MAX_PAGES - have / PAGE));
+      this.buffers.add(this.memory.buffer);
+    }
+    this.top = end;
+    return offset;
+  }
+
+  private release(offset: number, bytes: number): void {
+    let list = this.free.get(bytes);
+    if (!list) this.free.set(bytes, (list = []));
+    list.push(offset);
+  }
+
+  private readonly named = new Map<string, { offset: number; bytes: number }>();
+
+  /** Named scratch of at least `bytes`, reused between calls (main thread only). */
+  scratchFor(name: string, bytes: number): number {
+    let s = this.named.get(name);
+    if (!s || s.bytes < bytes) {
+      s = { offset: this.scratch(bytes), bytes: sizeClass(bytes) };
+      this.named.set(name, s);
+    }
+    return s.offset;
+  }
+
+  /** A byte offset of scratch for `bytes`, reused between calls (main thread only). */
+  mainScratch(bytes: number): number {
+    if (this.mainPack.bytes < bytes) {
+      this.mainPack.offset = this.scratch(bytes);
+      this.mainPack.bytes = sizeClass(bytes);
+    }
+    return this.mainPack.offset;
+  }
+
+  setThreads(threads: number): void {
+    this.threads = Math.max(1, Math.min(2, Math.floor(threads)));
+    if (this.threads === 1 && this.helper) {
+      void this.helper.worker.terminate();
+      this.helper = null;
+    }
+  }
+
+  get threadCount(): number {
+    return this.threads;
+  }
+
+  /**
+   * C = A @ B (+ bias) or C += A @ B over wasm byte offsets, split by column panels between
+   * this thread and the helper when the product is large enough to pay for the handoff. Every
+   * output element is computed the same way whoever computes it, so results do not depend on
+   * the thread count.
+   */
+  gemm(
+    c: number,
+    a: number,
+    b: number,
+    bias: number,
+    m: number,
+    k: number,
+    n: number,
+    accumulate: boolean,
+    packBytesPerThread: number,
+  ): void {
+    const pack = this.mainScratch(packBytesPerThread);
+    const panels = Math.ceil(n / 8);
+    if (this.threads === 1 || panels < 2 || m * k * n < 256 * 1024) {
+      this.kernels.gemm(c, a, b, bias, m, k, n, accumulate ? 1 : 0, pack, 0, n);
+      return;
+    }
+    const helper = this.ensureHelper(packBytesPerThread);
+    const split = Math.ceil(panels / 2) * 8;
+    const args = [c, a, b, bias, m, k, n, accumulate ? 1 : 0, helper.pack, split, n];
+    const control = helper.control;
+    for (let i = 0; i < ARGS; i++) control[CTRL.args + i] = args[i]!;
+    Atomics.store(control, CTRL.done, 0);
+    helper.seq += 1;
+    Atomics.store(control, CTRL.seq, helper.seq);
+    Atomics.notify(control, CTRL.seq);
+    this.kernels.gemm(c, a, b, bias, m, k, n, accumulate ? 1 : 0, pack, 0, split);
+    // Spin briefly (the helper usually finishes within microseconds of us), then sleep.
+    let spins = 0;
+    while (Atomics.load(control, CTRL.done) === 0) {
+      if (++spins > 2000) Atomics.wait(control, CTRL.done, 0, 50);
+    }
+  }
+
+  private ensureHelper(packBytes: number): Helper {
+    if (!this.helper) {
+      const control = new Int32Array(new SharedArrayBuffer(4 * (CTRL.args + ARGS)));
+      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module: this.module, memory: this.memory, control } });
+      worker.unref();
+      this.helper = { worker, control, seq: 0, pack: 0, packBytes: 0 };
+    }
+    if (this.helper.packBytes < packBytes) {
+      this.helper.packBytes = sizeClass(Math.max(packBytes, 64 * 1024));
+      this.helper.pack = this.scratch(this.helper.packBytes);
+    }
+    return this.helper;
+  }
+}
+
+interface Helper {
+  worker: Worker;
+  control: Int32Array;
+  seq: number;
+  pack: number;
+  packBytes: number;
+}
+
+/** Rounds up to quarter-power-of-two steps (≤ 25% waste), aligned to a cache line. */
+function sizeClass(bytes: number): number {
+  const aligned = Math.ceil(bytes / ALIGN) * ALIGN;
+  if (aligned <= 4096) return aligned;
+  const step = 2 ** (Math.floor(Math.log2(aligned)) - 2);
+  return Math.ceil(aligned / step) * step;
+}
+
+// The helper thread: waits for a new sequence number, runs its share of the product, signals.
+const HELPER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, control } = workerData;
+const { gemm } = new WebAssembly.Instance(module, { env: { memory, abort() {} } }).exports;
+let seen = 0;
+for (;;) {
+  let spins = 0;
+  while (Atomics.load(control, ${CTRL.seq}) === seen) {
+    if (++spins > 2000) Atomics.wait(control, ${CTRL.seq}, seen, 1000);
+  }
+  seen = Atomics.load(control, ${CTRL.seq});
+  const a = ${CTRL.args};
+  gemm(control[a], control[a + 1], control[a + 2], control[a + 3], control[a + 4], control[a + 5], control[a + 6], control[a + 7], control[a + 8], control[a + 9], control[a + 10]);
+  Atomics.store(control, ${CTRL.done}, 1);
+  Atomics.notify(control, ${CTRL.done});
+}
+`;
+
+let runtime: WasmRuntime | null | undefined;
+let enabled = true;
+
+/** The shared runtime, or null where WebAssembly SIMD with shared memory is unavailable. */
+export function wasmRuntime(): WasmRuntime | null {
+  if (!enabled) return null;
+  if (runtime === undefined) {
+    try {
+      const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
+      runtime = WebAssembly.validate(bytes) ? new WasmRuntime(new WebAssembly.Module(bytes)) : null;
+    } catch {
+      runtime = null;
+    }
+  }
+  return runtime;
+}
+
+/** Turns the WebAssembly kernels off (or back on) for new buffers and calls; for tests and benchmarks. */
+export function setWasmEnabled(on: boolean): void {
+  enabled = on;
+}
