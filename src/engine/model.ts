@@ -144,7 +144,8 @@ export class Sequential {
 
   /** Inference in batches; returns (rows, outputSize). */
   predict(x: FloatArray, rows: number, batchSize = 256): FloatArray {
-    const out = allocate(this.dtype, rows * this.outputSize);
+    // The result goes back to the caller, not to a kernel: a plain array, not wasm memory.
+    const out = this.dtype === 'float64' ? new Float64Array(rows * this.outputSize) : new Float32Array(rows * this.outputSize);
     const rng = new Rng(0); // unused at inference: dropout is off
     for (let start = 0; start < rows; start += batchSize) {
       const count = Math.min(batchSize, rows - start);

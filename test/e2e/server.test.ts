@@ -81,7 +81,7 @@ describe('npm start, end to end', () => {
     base = `http://127.0.0.1:${port}`;
   });
   afterAll(async () => {
-    if (server?.exitCode === null) process.kill(-server.pid!, 'SIGKILL');
+    if (server && groupAlive(server.pid!)) process.kill(-server.pid!, 'SIGKILL');
     await rm(dataDir, { recursive: true, force: true });
   });
 

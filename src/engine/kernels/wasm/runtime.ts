@@ -29,6 +29,7 @@ interface KernelExports {
     j1: number,
   ): void;
   transpose(out: number, x: number, rows: number, cols: number): void;
+  gemmSmall(c: number, a: number, b: number, bias: number, m: number, k: number, n: number, accumulate: number): void;
   adam(
     p: number,
     g: number,

@@ -187,3 +187,74 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vhat: usize, n: i32
     store<f32>(p + o, load<f32>(p + o) - (alpha * mi) / (sqrt<f32>(vi) + epsilon));
   }
 }
+
+/**
+ * C (M, N) = A (M, K) @ B (K, N) [+ bias | + C] for a few rows (M < 4: single-row predicts):
+ * no packing (it would cost as much as the product), B read in place, 32 columns at a time so
+ * eight independent accumulators hide the add latency.
+ */
+export function gemmSmall(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool): void {
+  const lda = (<usize>k) << 2;
+  const ldb = (<usize>n) << 2;
+  const ldc = (<usize>n) << 2;
+  for (let i = 0; i < m; i++) {
+    const ar = a + <usize>i * lda;
+    const cr = c + <usize>i * ldc;
+    let j = 0;
+    for (; j + 32 <= n; j += 32) {
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      let s4 = f32x4.splat(0), s5 = f32x4.splat(0), s6 = f32x4.splat(0), s7 = f32x4.splat(0);
+      let bp = b + ((<usize>j) << 2);
+      for (let p = 0; p < k; p++) {
+        const x = f32x4.splat(load<f32>(ar + ((<usize>p) << 2)));
+        s0 = f32x4.add(s0, f32x4.mul(x, v128.load(bp)));
+        s1 = f32x4.add(s1, f32x4.mul(x, v128.load(bp, 16)));
+        s2 = f32x4.add(s2, f32x4.mul(x, v128.load(bp, 32)));
+        s3 = f32x4.add(s3, f32x4.mul(x, v128.load(bp, 48)));
+        s4 = f32x4.add(s4, f32x4.mul(x, v128.load(bp, 64)));
+        s5 = f32x4.add(s5, f32x4.mul(x, v128.load(bp, 80)));
+        s6 = f32x4.add(s6, f32x4.mul(x, v128.load(bp, 96)));
+        s7 = f32x4.add(s7, f32x4.mul(x, v128.load(bp, 112)));
+        bp += ldb;
+      }
+      const cj = cr + ((<usize>j) << 2);
+      if (accumulate) {
+        s0 = f32x4.add(v128.load(cj), s0); s1 = f32x4.add(v128.load(cj, 16), s1);
+        s2 = f32x4.add(v128.load(cj, 32), s2); s3 = f32x4.add(v128.load(cj, 48), s3);
+        s4 = f32x4.add(v128.load(cj, 64), s4); s5 = f32x4.add(v128.load(cj, 80), s5);
+        s6 = f32x4.add(v128.load(cj, 96), s6); s7 = f32x4.add(v128.load(cj, 112), s7);
+      } else if (bias) {
+        const bj = bias + ((<usize>j) << 2);
+        s0 = f32x4.add(v128.load(bj), s0); s1 = f32x4.add(v128.load(bj, 16), s1);
+        s2 = f32x4.add(v128.load(bj, 32), s2); s3 = f32x4.add(v128.load(bj, 48), s3);
+        s4 = f32x4.add(v128.load(bj, 64), s4); s5 = f32x4.add(v128.load(bj, 80), s5);
+        s6 = f32x4.add(v128.load(bj, 96), s6); s7 = f32x4.add(v128.load(bj, 112), s7);
+      }
+      v128.store(cj, s0); v128.store(cj, s1, 16); v128.store(cj, s2, 32); v128.store(cj, s3, 48);
+      v128.store(cj, s4, 64); v128.store(cj, s5, 80); v128.store(cj, s6, 96); v128.store(cj, s7, 112);
+    }
+    for (; j + 4 <= n; j += 4) {
+      let s = f32x4.splat(0);
+      let bp = b + ((<usize>j) << 2);
+      for (let p = 0; p < k; p++) {
+        s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(ar + ((<usize>p) << 2))), v128.load(bp)));
+        bp += ldb;
+      }
+      const cj = cr + ((<usize>j) << 2);
+      if (accumulate) s = f32x4.add(v128.load(cj), s);
+      else if (bias) s = f32x4.add(v128.load(bias + ((<usize>j) << 2)), s);
+      v128.store(cj, s);
+    }
+    for (; j < n; j++) {
+      let s: f32 = 0;
+      let bp = b + ((<usize>j) << 2);
+      for (let p = 0; p < k; p++) {
+        s += load<f32>(ar + ((<usize>p) << 2)) * load<f32>(bp);
+        bp += ldb;
+      }
+      const at = cr + ((<usize>j) << 2);
+      if (accumulate) store<f32>(at, load<f32>(at) + s);
+      else store<f32>(at, bias ? load<f32>(bias + ((<usize>j) << 2)) + s : s);
+    }
+  }
+}
