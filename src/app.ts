@@ -138,7 +138,23 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // Swagger UI loads only its own files but sets inline styles from script; no
+    // upgrade-insecure-requests, which would break the page on a plain-HTTP LAN address.
+    staticCSP: {
+      'default-src': "'self'",
+      'base-uri': "'self'",
+      'font-src': "'self' data:",
+      'frame-ancestors': "'none'",
+      'img-src': "'self' data:",
+      'object-src': "'none'",
+      'script-src': "'self'",
+      'script-src-attr': "'none'",
+      'style-src': "'self' 'unsafe-inline'",
+      'connect-src': "'self'",
+    },
+  });
   registerErrorHandling(app);
   // Protection first: security headers, CORS (preflights carry no key) and load shedding apply
   // to every request, refused ones included. Rate limits are route hooks, so they still run
