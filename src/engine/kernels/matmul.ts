@@ -41,7 +41,15 @@ function runtimeFor(a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray |
 }
 
 // out (N, U) = x (N, I) @ w (I, U) + bias (U)   (bias may be null)
-export function matmulBias(out: FloatArray, x: FloatArray, w: FloatArray, bias: FloatArray | null, n: number, inDim: number, units: number): void {
+export function matmulBias(
+  out: FloatArray,
+  x: FloatArray,
+  w: FloatArray,
+  bias: FloatArray | null,
+  n: number,
+  inDim: number,
+  units: number,
+): void {
   const rt = runtimeFor(out, x, w, bias);
   if (!rt) return reference.matmulBias(out, x, w, bias, n, inDim, units);
   const X = place(rt, x as Float32Array, n * inDim, 0, true);
