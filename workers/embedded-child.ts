@@ -39,6 +39,7 @@ try {
       log,
       progressIntervalMs: config.progressIntervalMs,
       onnx: await createOnnxPublisher(config, log),
+      maxTrainingSeconds: config.maxTrainingSeconds,
     },
     { draining: () => draining, cancelled: () => cancelled },
   );

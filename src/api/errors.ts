@@ -100,7 +100,7 @@ export function storageProblem(error: unknown): Problem | null {
     return new Problem(
       503,
       'storage-unavailable',
-      `the server's storage is not writable right now (${code}); nothing was stored, reads still work`,
+      `the server's storage is read-only or not accessible right now (${code}); nothing was changed`,
       undefined,
       { 'retry-after': STORAGE_RETRY_AFTER },
     );
