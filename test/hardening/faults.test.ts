@@ -175,8 +175,10 @@ describe('(b) corrupt model files: that version is unavailable, everything else 
       }
       expect(errorLines(capture2, /alpha v2.*SHA-256/).length).toBeGreaterThan(0);
       expectProblem(await fresh.app.inject({ method: 'GET', url: '/v1/models/alpha/versions/2/checkpoint' }), 503);
-      // The latest version of alpha is v2, so the unversioned route says so too.
-      expectProblem(await predict(fresh, '/v1/models/alpha/predict'), 503);
+      // "Latest" keeps serving the last good version (v1), as TF Serving does, and says which.
+      const latest = await predict(fresh, '/v1/models/alpha/predict');
+      expect(latest.statusCode).toBe(200);
+      expect((latest.json() as { model: { version: number } }).model).toEqual({ name: 'alpha', version: 1 });
       // Others are untouched.
       expect((await predict(fresh, '/v1/models/alpha/versions/1/predict')).statusCode).toBe(200);
       expect((await predict(fresh, '/v1/models/beta/predict')).statusCode).toBe(200);

@@ -75,6 +75,19 @@ export class Predictor {
     this.onnx?.evict(name, version);
   }
 
+  /** The newest version below `broken` whose files load, or null. */
+  private async newestLoadable(name: string, broken: number): Promise<{ version: number; loaded: Loaded } | null> {
+    const candidates = (await this.registry.versions(name)).filter((v) => v < broken).reverse();
+    for (const version of candidates) {
+      try {
+        return { version, loaded: await this.load(name, version) };
+      } catch (error) {
+        if (!(error instanceof VersionCorruptError)) throw error;
+      }
+    }
+    return null;
+  }
+
   async resolveVersion(name: string, version: number | null): Promise<number> {
     if (version !== null) return version;
     const latest = await this.registry.latest(name);
@@ -83,7 +96,7 @@ export class Predictor {
   }
 
   async predict(name: string, requested: number | null, inputs: number[][], runtime: 'engine' | 'onnx'): Promise<PredictResult> {
-    const version = await this.resolveVersion(name, requested);
+    let version = await this.resolveVersion(name, requested);
     if (inputs.length > this.maxRows) {
       throw new Problem(
         413,
@@ -96,9 +109,12 @@ export class Predictor {
     try {
       loaded = await this.load(name, version);
     } catch (error) {
-      if (error instanceof VersionCorruptError)
-        throw new Problem(503, 'model-unavailable', `${name} v${version} is unavailable: ${error.message}`);
-      throw error;
+      if (!(error instanceof VersionCorruptError)) throw error;
+      // "Latest" keeps serving the newest version that loads, as TF Serving keeps the last good
+      // model when a new one fails to load; a pinned version answers for itself.
+      const fallback = requested === null ? await this.newestLoadable(name, version) : null;
+      if (!fallback) throw new Problem(503, 'model-unavailable', `${name} v${version} is unavailable: ${error.message}`);
+      ({ version, loaded } = fallback);
     }
     const { model, meta } = loaded;
     if (inputs.length === 0)
