@@ -113,7 +113,8 @@ describe('npm start, end to end', () => {
           name: 'digits',
           inputShape: [784],
           layers: [
-            { type: 'dense', units: 64, activation: 'relu' },
+            // Wide enough that epochs take a while with the SIMD kernels, so the kill lands mid-job.
+            { type: 'dense', units: 512, activation: 'relu' },
             { type: 'dropout', rate: 0.1 },
             { type: 'dense', units: 10, activation: 'softmax' },
           ],
@@ -161,6 +162,8 @@ describe('npm start, end to end', () => {
     expect(job.status, JSON.stringify(job.error)).toBe('completed');
     expect(job.history.map((h) => h.epoch)).toEqual(Array.from({ length: epochs }, (_, i) => i + 1));
     expect(job.model).toEqual({ name: 'digits', version: 1 });
+    // Two attempts: the one the kill interrupted, and the one that resumed from its checkpoint.
+    expect((job as Job & { attempts: number }).attempts).toBe(2);
 
     const predict = await fetch(`${base}/v1/models/digits/predict`, {
       method: 'POST',
@@ -178,5 +181,5 @@ describe('npm start, end to end', () => {
     const stopDeadline = Date.now() + 30_000;
     while (groupAlive(server.pid!) && Date.now() < stopDeadline) await new Promise((r) => setTimeout(r, 100));
     expect(groupAlive(server.pid!)).toBe(false);
-  });
+  }, 300_000);
 });
