@@ -66,10 +66,9 @@ export function matmulTransposeB(dx: FloatArray, dy: FloatArray, w: FloatArray, 
   if (!rt) return reference.matmulTransposeB(dx, dy, w, n, inDim, units);
   const DY = place(rt, dy as Float32Array, n * units, 0, true);
   const W = place(rt, w as Float32Array, inDim * units, 1, true);
-  const WT = rt.scratchFor('wT', inDim * units * 4);
-  rt.kernels.transpose(WT, W, inDim, units);
   const O = place(rt, dx as Float32Array, n * inDim, 3, false);
-  rt.gemm(O, DY, WT, 0, n, units, inDim, false, units * 32);
+  // B = wᵀ, read from w as stored (the kernel transposes while packing).
+  rt.gemm(O, DY, W, 0, n, units, inDim, false, units * 32, false, true);
   copyBack(rt, dx as Float32Array, n * inDim, O);
 }
 
@@ -79,9 +78,8 @@ export function matmulTransposeAAccumulate(dw: FloatArray, x: FloatArray, dy: Fl
   if (!rt) return reference.matmulTransposeAAccumulate(dw, x, dy, n, inDim, units);
   const X = place(rt, x as Float32Array, n * inDim, 0, true);
   const DY = place(rt, dy as Float32Array, n * units, 1, true);
-  const XT = rt.scratchFor('xT', inDim * n * 4);
-  rt.kernels.transpose(XT, X, n, inDim);
   const DW = place(rt, dw as Float32Array, inDim * units, 3, true);
-  rt.gemm(DW, XT, DY, 0, inDim, n, units, true, n * 32);
+  // A = xᵀ, read from x as stored.
+  rt.gemm(DW, X, DY, 0, inDim, n, units, true, n * 32, true, false);
   copyBack(rt, dw as Float32Array, inDim * units, DW);
 }

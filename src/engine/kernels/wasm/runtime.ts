@@ -30,6 +30,21 @@ interface KernelExports {
   ): void;
   transpose(out: number, x: number, rows: number, cols: number): void;
   gemmSmall(c: number, a: number, b: number, bias: number, m: number, k: number, n: number, accumulate: number): void;
+  gemmT(
+    c: number,
+    a: number,
+    b: number,
+    bias: number,
+    m: number,
+    k: number,
+    n: number,
+    accumulate: number,
+    pack: number,
+    j0: number,
+    j1: number,
+    transA: number,
+    transB: number,
+  ): void;
   adam(
     p: number,
     g: number,
@@ -46,7 +61,7 @@ interface KernelExports {
 
 /** Control block layout (Int32 slots) shared with the helper thread. */
 const CTRL = { seq: 0, done: 1, args: 2 } as const;
-const ARGS = 11;
+const ARGS = 13;
 
 export class WasmRuntime {
   readonly memory: WebAssembly.Memory;
@@ -165,23 +180,32 @@ export class WasmRuntime {
     n: number,
     accumulate: boolean,
     packBytesPerThread: number,
+    transA = false,
+    transB = false,
   ): void {
+    const acc = accumulate ? 1 : 0;
+    const ta = transA ? 1 : 0;
+    const tb = transB ? 1 : 0;
+    if (m < 4 && !transA && !transB) {
+      this.kernels.gemmSmall(c, a, b, bias, m, k, n, acc);
+      return;
+    }
     const pack = this.mainScratch(packBytesPerThread);
     const panels = Math.ceil(n / 8);
     if (this.threads === 1 || panels < 2 || m * k * n < 256 * 1024) {
-      this.kernels.gemm(c, a, b, bias, m, k, n, accumulate ? 1 : 0, pack, 0, n);
+      this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, 0, n, ta, tb);
       return;
     }
     const helper = this.ensureHelper(packBytesPerThread);
     const split = Math.ceil(panels / 2) * 8;
-    const args = [c, a, b, bias, m, k, n, accumulate ? 1 : 0, helper.pack, split, n];
+    const args = [c, a, b, bias, m, k, n, acc, helper.pack, split, n, ta, tb];
     const control = helper.control;
     for (let i = 0; i < ARGS; i++) control[CTRL.args + i] = args[i]!;
     Atomics.store(control, CTRL.done, 0);
     helper.seq += 1;
     Atomics.store(control, CTRL.seq, helper.seq);
     Atomics.notify(control, CTRL.seq);
-    this.kernels.gemm(c, a, b, bias, m, k, n, accumulate ? 1 : 0, pack, 0, split);
+    this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, 0, split, ta, tb);
     // Spin briefly (the helper usually finishes within microseconds of us), then sleep.
     let spins = 0;
     while (Atomics.load(control, CTRL.done) === 0) {
@@ -224,7 +248,7 @@ function sizeClass(bytes: number): number {
 const HELPER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, control } = workerData;
-const { gemm } = new WebAssembly.Instance(module, { env: { memory, abort() {} } }).exports;
+const { gemmT } = new WebAssembly.Instance(module, { env: { memory, abort() {} } }).exports;
 let seen = 0;
 for (;;) {
   let spins = 0;
@@ -233,7 +257,7 @@ for (;;) {
   }
   seen = Atomics.load(control, ${CTRL.seq});
   const a = ${CTRL.args};
-  gemm(control[a], control[a + 1], control[a + 2], control[a + 3], control[a + 4], control[a + 5], control[a + 6], control[a + 7], control[a + 8], control[a + 9], control[a + 10]);
+  gemmT(control[a], control[a + 1], control[a + 2], control[a + 3], control[a + 4], control[a + 5], control[a + 6], control[a + 7], control[a + 8], control[a + 9], control[a + 10], control[a + 11], control[a + 12]);
   Atomics.store(control, ${CTRL.done}, 1);
   Atomics.notify(control, ${CTRL.done});
 }

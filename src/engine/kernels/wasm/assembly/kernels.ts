@@ -13,16 +13,16 @@
   for (let p = 0; p < k; p++) {
     const b0 = v128.load(b);
     const b1 = v128.load(b, 16);
-    let x = f32x4.splat(load<f32>(a0));
+    let x = v128.load32_splat(a0);
     c00 = f32x4.add(c00, f32x4.mul(x, b0));
     c01 = f32x4.add(c01, f32x4.mul(x, b1));
-    x = f32x4.splat(load<f32>(a1));
+    x = v128.load32_splat(a1);
     c10 = f32x4.add(c10, f32x4.mul(x, b0));
     c11 = f32x4.add(c11, f32x4.mul(x, b1));
-    x = f32x4.splat(load<f32>(a2));
+    x = v128.load32_splat(a2);
     c20 = f32x4.add(c20, f32x4.mul(x, b0));
     c21 = f32x4.add(c21, f32x4.mul(x, b1));
-    x = f32x4.splat(load<f32>(a3));
+    x = v128.load32_splat(a3);
     c30 = f32x4.add(c30, f32x4.mul(x, b0));
     c31 = f32x4.add(c31, f32x4.mul(x, b1));
     a0 += 4;
@@ -68,7 +68,7 @@
   let b = bp;
   let ap = a;
   for (let p = 0; p < k; p++) {
-    const x = f32x4.splat(load<f32>(ap));
+    const x = v128.load32_splat(ap);
     c0 = f32x4.add(c0, f32x4.mul(x, v128.load(b)));
     c1 = f32x4.add(c1, f32x4.mul(x, v128.load(b, 16)));
     ap += 4;
@@ -122,6 +122,151 @@ export function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, 
           s += load<f32>(ap) * load<f32>(bq);
           ap += 4;
           bq += ldb;
+        }
+        const at = c + <usize>i * ldc + ((<usize>j) << 2);
+        if (accumulate) store<f32>(at, load<f32>(at) + s);
+        else store<f32>(at, bias ? load<f32>(bias + ((<usize>j) << 2)) + s : s);
+      }
+    }
+  }
+}
+
+
+// As kernel4x8, with A stored transposed (K × M, stride lda): the four A values of step p are
+// contiguous: four broadcast loads from one cache line.
+@inline function kernel4x8TA(c: usize, a: usize, bp: usize, k: i32, lda: usize, ldc: usize, accumulate: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let ap = a;
+  let b = bp;
+  for (let p = 0; p < k; p++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let x = v128.load32_splat(ap);
+    c00 = f32x4.add(c00, f32x4.mul(x, b0));
+    c01 = f32x4.add(c01, f32x4.mul(x, b1));
+    x = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(x, b0));
+    c11 = f32x4.add(c11, f32x4.mul(x, b1));
+    x = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(x, b0));
+    c21 = f32x4.add(c21, f32x4.mul(x, b1));
+    x = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(x, b0));
+    c31 = f32x4.add(c31, f32x4.mul(x, b1));
+    ap += lda;
+    b += 32;
+  }
+  if (accumulate) {
+    c00 = f32x4.add(v128.load(c), c00);
+    c01 = f32x4.add(v128.load(c, 16), c01);
+    c10 = f32x4.add(v128.load(c + ldc), c10);
+    c11 = f32x4.add(v128.load(c + ldc, 16), c11);
+    c20 = f32x4.add(v128.load(c + 2 * ldc), c20);
+    c21 = f32x4.add(v128.load(c + 2 * ldc, 16), c21);
+    c30 = f32x4.add(v128.load(c + 3 * ldc), c30);
+    c31 = f32x4.add(v128.load(c + 3 * ldc, 16), c31);
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c + ldc, c10);
+  v128.store(c + ldc, c11, 16);
+  v128.store(c + 2 * ldc, c20);
+  v128.store(c + 2 * ldc, c21, 16);
+  v128.store(c + 3 * ldc, c30);
+  v128.store(c + 3 * ldc, c31, 16);
+}
+
+@inline function kernel1x8TA(c: usize, a: usize, bp: usize, k: i32, lda: usize, accumulate: bool): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
+  let b = bp;
+  let ap = a;
+  for (let p = 0; p < k; p++) {
+    const x = v128.load32_splat(ap);
+    c0 = f32x4.add(c0, f32x4.mul(x, v128.load(b)));
+    c1 = f32x4.add(c1, f32x4.mul(x, v128.load(b, 16)));
+    ap += lda;
+    b += 32;
+  }
+  if (accumulate) {
+    c0 = f32x4.add(v128.load(c), c0);
+    c1 = f32x4.add(v128.load(c, 16), c1);
+  }
+  v128.store(c, c0);
+  v128.store(c, c1, 16);
+}
+
+/**
+ * C (M, N) = op(A) @ op(B) [+ bias | + C], where op transposes when asked: with `transA`, A is
+ * stored K × M (dW = Xᵀ dY reads X as is); with `transB`, B is stored N × K (dX = dY Wᵀ reads W as
+ * is, transposing while it packs each panel). Only the column panels [j0, j1) are computed.
+ */
+export function gemmT(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool, pack: usize, j0: i32, j1: i32, transA: bool, transB: bool): void {
+  if (!transA && !transB) {
+    gemm(c, a, b, bias, m, k, n, accumulate, pack, j0, j1);
+    return;
+  }
+  const lda = (<usize>(transA ? m : k)) << 2;
+  const ldb = (<usize>(transB ? k : n)) << 2;
+  const ldc = (<usize>n) << 2;
+  const n8 = n & ~7;
+  const jEnd = j1 < n8 ? j1 : n8;
+  for (let j = j0; j < jEnd; j += 8) {
+    let dst = pack;
+    if (transB) {
+      // Panel column c is row j + c of the stored B: eight sequential streams.
+      const r0 = b + <usize>j * ldb;
+      for (let p = 0; p < k; p++) {
+        const o = (<usize>p) << 2;
+        for (let cc = 0; cc < 8; cc++) store<f32>(dst + ((<usize>cc) << 2), load<f32>(r0 + <usize>cc * ldb + o));
+        dst += 32;
+      }
+    } else {
+      let src = b + ((<usize>j) << 2);
+      for (let p = 0; p < k; p++) {
+        v128.store(dst, v128.load(src));
+        v128.store(dst, v128.load(src, 16), 16);
+        src += ldb;
+        dst += 32;
+      }
+    }
+    const biasJ: usize = bias ? bias + ((<usize>j) << 2) : 0;
+    const cj = c + ((<usize>j) << 2);
+    let i = 0;
+    if (transA) {
+      for (; i + 4 <= m; i += 4) {
+        if (biasJ && !accumulate) {
+          kernel4x8TA(cj + <usize>i * ldc, a + ((<usize>i) << 2), pack, k, lda, ldc, false);
+          for (let r = 0; r < 4; r++) {
+            const row = cj + <usize>(i + r) * ldc;
+            v128.store(row, f32x4.add(v128.load(row), v128.load(biasJ)));
+            v128.store(row, f32x4.add(v128.load(row, 16), v128.load(biasJ, 16)), 16);
+          }
+        } else kernel4x8TA(cj + <usize>i * ldc, a + ((<usize>i) << 2), pack, k, lda, ldc, accumulate);
+      }
+      for (; i < m; i++) {
+        kernel1x8TA(cj + <usize>i * ldc, a + ((<usize>i) << 2), pack, k, lda, accumulate);
+        if (biasJ && !accumulate) {
+          const row = cj + <usize>i * ldc;
+          v128.store(row, f32x4.add(v128.load(row), v128.load(biasJ)));
+          v128.store(row, f32x4.add(v128.load(row, 16), v128.load(biasJ, 16)), 16);
+        }
+      }
+    } else {
+      for (; i + 4 <= m; i += 4) kernel4x8(cj + <usize>i * ldc, a + <usize>i * lda, pack, k, lda, ldc, accumulate, biasJ);
+      for (; i < m; i++) kernel1x8(cj + <usize>i * ldc, a + <usize>i * lda, pack, k, accumulate, biasJ);
+    }
+  }
+  if (j1 >= n) {
+    for (let j = n8; j < n; j++) {
+      for (let i = 0; i < m; i++) {
+        let s: f32 = 0;
+        for (let p = 0; p < k; p++) {
+          const av = transA ? load<f32>(a + <usize>p * lda + ((<usize>i) << 2)) : load<f32>(a + <usize>i * lda + ((<usize>p) << 2));
+          const bv = transB ? load<f32>(b + <usize>j * ldb + ((<usize>p) << 2)) : load<f32>(b + <usize>p * ldb + ((<usize>j) << 2));
+          s += av * bv;
         }
         const at = c + <usize>i * ldc + ((<usize>j) << 2);
         if (accumulate) store<f32>(at, load<f32>(at) + s);
@@ -206,7 +351,7 @@ export function gemmSmall(c: usize, a: usize, b: usize, bias: usize, m: i32, k: 
       let s4 = f32x4.splat(0), s5 = f32x4.splat(0), s6 = f32x4.splat(0), s7 = f32x4.splat(0);
       let bp = b + ((<usize>j) << 2);
       for (let p = 0; p < k; p++) {
-        const x = f32x4.splat(load<f32>(ar + ((<usize>p) << 2)));
+        const x = v128.load32_splat(ar + ((<usize>p) << 2));
         s0 = f32x4.add(s0, f32x4.mul(x, v128.load(bp)));
         s1 = f32x4.add(s1, f32x4.mul(x, v128.load(bp, 16)));
         s2 = f32x4.add(s2, f32x4.mul(x, v128.load(bp, 32)));
@@ -237,7 +382,7 @@ export function gemmSmall(c: usize, a: usize, b: usize, bias: usize, m: i32, k: 
       let s = f32x4.splat(0);
       let bp = b + ((<usize>j) << 2);
       for (let p = 0; p < k; p++) {
-        s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(ar + ((<usize>p) << 2))), v128.load(bp)));
+        s = f32x4.add(s, f32x4.mul(v128.load32_splat(ar + ((<usize>p) << 2)), v128.load(bp)));
         bp += ldb;
       }
       const cj = cr + ((<usize>j) << 2);
