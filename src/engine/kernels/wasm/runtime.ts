@@ -15,20 +15,6 @@ const MAX_PAGES = 65536; // 4 GiB, wasm32's limit
 const ALIGN = 64; // a cache line, and v128-aligned
 
 interface KernelExports {
-  gemm(
-    c: number,
-    a: number,
-    b: number,
-    bias: number,
-    m: number,
-    k: number,
-    n: number,
-    accumulate: number,
-    pack: number,
-    j0: number,
-    j1: number,
-  ): void;
-  transpose(out: number, x: number, rows: number, cols: number): void;
   gemmSmall(c: number, a: number, b: number, bias: number, m: number, k: number, n: number, accumulate: number): void;
   gemmT(
     c: number,
@@ -104,7 +90,7 @@ export class WasmRuntime {
     return array;
   }
 
-  /** Scratch memory that is never returned (per-thread pack buffers, transposes). */
+  /** Scratch memory that is never returned (pack buffers, copies of foreign operands). */
   scratch(bytes: number): number {
     return this.take(sizeClass(bytes));
   }
@@ -129,18 +115,6 @@ export class WasmRuntime {
     let list = this.free.get(bytes);
     if (!list) this.free.set(bytes, (list = []));
     list.push(offset);
-  }
-
-  private readonly named = new Map<string, { offset: number; bytes: number }>();
-
-  /** Named scratch of at least `bytes`, reused between calls (main thread only). */
-  scratchFor(name: string, bytes: number): number {
-    let s = this.named.get(name);
-    if (!s || s.bytes < bytes) {
-      s = { offset: this.scratch(bytes), bytes: sizeClass(bytes) };
-      this.named.set(name, s);
-    }
-    return s.offset;
   }
 
   /** A byte offset of scratch for `bytes`, reused between calls (main thread only). */

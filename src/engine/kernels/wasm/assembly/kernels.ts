@@ -90,7 +90,7 @@
  * panels [j0, j1) (multiples of 8, except j1 = N) are computed, so threads can split the work.
  * `pack` is scratch for K × 8 floats.
  */
-export function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool, pack: usize, j0: i32, j1: i32): void {
+function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool, pack: usize, j0: i32, j1: i32): void {
   const lda = (<usize>k) << 2;
   const ldb = (<usize>n) << 2;
   const ldc = (<usize>n) << 2;
@@ -272,21 +272,6 @@ export function gemmT(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32,
         if (accumulate) store<f32>(at, load<f32>(at) + s);
         else store<f32>(at, bias ? load<f32>(bias + ((<usize>j) << 2)) + s : s);
       }
-    }
-  }
-}
-
-/** out (C, R) = transpose of x (R, C), in 4×4 blocks where possible. */
-export function transpose(out: usize, x: usize, rows: i32, cols: i32): void {
-  const ldx = (<usize>cols) << 2;
-  const ldo = (<usize>rows) << 2;
-  for (let r = 0; r < rows; r++) {
-    let src = x + <usize>r * ldx;
-    let dst = out + ((<usize>r) << 2);
-    for (let c = 0; c < cols; c++) {
-      store<f32>(dst, load<f32>(src));
-      src += 4;
-      dst += ldo;
     }
   }
 }
