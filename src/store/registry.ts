@@ -5,7 +5,8 @@
  * registers exactly one version even when two attempts race.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Checkpoint, HistoryEntry, ModelSpec, TrainingConfig } from '../engine/index.js';
 import { CorruptJsonError, ensureDir, readJson, writeFileAtomic } from './atomic.js';
@@ -105,9 +106,35 @@ export class ModelRegistry {
     return published.sort((a, b) => a - b);
   }
 
+  /**
+   * The newest published version. Predicting on "latest" asks this on every request, so the answer
+   * is cached per model and rescanned only when the versions folder changes (publish and delete
+   * both touch it) or the cache is two seconds old: one stat instead of a directory scan.
+   */
   async latest(name: string): Promise<number | null> {
+    if (!isValidModelName(name)) return null;
+    let mtimeMs: number;
+    try {
+      mtimeMs = statSync(join(this.modelDir(name), 'versions')).mtimeMs;
+    } catch {
+      mtimeMs = -1;
+    }
+    const cached = this.latestCache.get(name);
+    if (cached && cached.mtimeMs === mtimeMs && Date.now() - cached.at < 2000) return cached.version;
     const versions = await this.versions(name);
-    return versions.length > 0 ? versions[versions.length - 1]! : null;
+    const version = versions.length > 0 ? versions[versions.length - 1]! : null;
+    this.latestCache.set(name, { mtimeMs, version, at: Date.now() });
+    if (this.latestCache.size > 1000) this.latestCache.delete(this.latestCache.keys().next().value!);
+    return version;
+  }
+
+  private readonly latestCache = new Map<string, { mtimeMs: number; version: number | null; at: number }>();
+
+  /** Marks the versions folder changed, so cached "latest" answers are rechecked everywhere. */
+  private async touchVersions(name: string): Promise<void> {
+    const now = new Date();
+    await utimes(join(this.modelDir(name), 'versions'), now, now).catch(() => undefined);
+    this.latestCache.delete(name);
   }
 
   /**
@@ -217,6 +244,7 @@ export class ModelRegistry {
         onnx: onnxInfo,
       };
       await writeFileAtomic(join(dir, 'meta.json'), JSON.stringify(full));
+      await this.touchVersions(name);
       if (claimPath) await writeFileAtomic(claimPath, JSON.stringify({ version, at: Date.now() }));
     } catch (error) {
       await rm(dir, { recursive: true, force: true });
@@ -273,6 +301,7 @@ export class ModelRegistry {
     await rename(dir, tomb);
     await mkdir(dir);
     await rm(tomb, { recursive: true, force: true });
+    await this.touchVersions(name);
     return true;
   }
 }
