@@ -1,15 +1,21 @@
 /**
  * Kiln's side of the benchmark. Run by run.ts as a child process:
- *   tsx bench/kiln.ts --json [--tasks train,matmul,predict]
+ *   tsx bench/kiln.ts --json [--tasks train,matmul,predict] [--threads 2] [--name kiln]
+ * `--threads` is passed to setKernelThreads (1 or 2; default 2, both cores). The matmul task also
+ * measures the WebAssembly SIMD ceiling (bench/simd-peak.ts) in this same process, with as many
+ * threads as the kernels, and reports each kernel's rate per CPU-second next to it.
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { Sequential, Trainer, type LayerSpec, type ModelSpec } from '../src/engine/index.js';
+import { Sequential, Trainer, kernelBackend, setKernelThreads, type LayerSpec, type ModelSpec } from '../src/engine/index.js';
 import { matmulBias, matmulTransposeAAccumulate, matmulTransposeB } from '../src/engine/kernels/matmul.js';
+import { wasmRuntime } from '../src/engine/kernels/wasm/runtime.js';
+import { PeakMeter, rates, type PeakSample } from './simd-peak.js';
 import {
   benchConfig,
   emitResult,
   emptyResult,
+  flops,
   iqrSpread,
   matmulLabel,
   matmulResult,
@@ -19,7 +25,7 @@ import {
   randomMatrix,
   spread,
   syntheticData,
-  timeCalls,
+  timeCallsWithCpu,
   timeEach,
   timeRepeats,
   type BenchConfig,
@@ -32,7 +38,7 @@ import {
   type Workload,
 } from './workloads.js';
 
-const NAME = 'kiln';
+let NAME = 'kiln';
 
 export function mlpSpec(hidden: readonly number[], classes: number, inputSize: number): ModelSpec {
   const layers: LayerSpec[] = hidden.map((units) => ({ type: 'dense', units, activation: 'relu' }));
@@ -76,15 +82,26 @@ async function trainWorkload(config: BenchConfig, w: Workload): Promise<TrainRes
   };
 }
 
-function benchMatmul(config: BenchConfig, c: MatmulCase): MatmulResult {
+/**
+ * A copy of `source` in wasm memory when the SIMD kernels are on, as the engine allocates its
+ * weights, activations and gradients (src/engine/tensor.ts): the kernels then run in place
+ * instead of copying foreign operands into scratch first.
+ */
+function engineArray(source: Float32Array): Float32Array {
+  const array = wasmRuntime()?.allocFloat32(source.length) ?? new Float32Array(source.length);
+  array.set(source);
+  return array;
+}
+
+function benchMatmul(config: BenchConfig, c: MatmulCase, threads: number): MatmulResult {
   const { n, inDim, units } = c;
-  const x = randomMatrix(n * inDim, 11, c.zeroFraction);
-  const w = randomMatrix(inDim * units, 12);
-  const bias = randomMatrix(units, 13);
-  const dy = randomMatrix(n * units, 14);
-  const out = new Float32Array(n * units);
-  const dw = new Float32Array(inDim * units);
-  const dx = new Float32Array(n * inDim);
+  const x = engineArray(randomMatrix(n * inDim, 11, c.zeroFraction));
+  const w = engineArray(randomMatrix(inDim * units, 12));
+  const bias = engineArray(randomMatrix(units, 13));
+  const dy = engineArray(randomMatrix(n * units, 14));
+  const out = engineArray(new Float32Array(n * units));
+  const dw = engineArray(new Float32Array(inDim * units));
+  const dx = engineArray(new Float32Array(n * inDim));
   let fn: () => void;
   switch (c.kernel) {
     case 'forward':
@@ -101,7 +118,42 @@ function benchMatmul(config: BenchConfig, c: MatmulCase): MatmulResult {
       fn = () => matmulTransposeB(dx, dy, w, n, inDim, units);
       break;
   }
-  return matmulResult(c, timeCalls(fn, config.matmulSamples, config.matmulSampleMs));
+  const { seconds, cpuSeconds } = timeCallsWithCpu(fn, config.matmulSamples, config.matmulSampleMs);
+  return { ...matmulResult(c, seconds), threads, perCoreGflops: flops(c) / median(cpuSeconds) / 1e9 };
+}
+
+async function benchMatmuls(config: BenchConfig, threads: number, result: CompetitorResult): Promise<void> {
+  // The ceiling with as many threads as the kernels may use: a few samples first, then one after
+  // every kernel, so the ceiling is sampled across the whole task.
+  const one = await PeakMeter.create(1, config.matmulSampleMs);
+  const meter = threads >= 2 ? await PeakMeter.create(2, config.matmulSampleMs) : one;
+  const oneSamples: PeakSample[] = [];
+  const samples: PeakSample[] = [];
+  const take = (): void => {
+    samples.push(meter.sample());
+    if (meter !== one) oneSamples.push(one.sample());
+  };
+  for (let i = 0; i < 3; i++) take();
+  for (const c of config.matmulCases) {
+    const r = benchMatmul(config, c, threads);
+    take();
+    progress(NAME, `matmul ${matmulLabel(r)}: ${r.gflops.toFixed(2)} GFLOP/s, ${r.perCoreGflops!.toFixed(2)} per CPU-second`);
+    result.matmul.push(r);
+  }
+  await meter.close();
+  const mine = rates(samples);
+  const single = meter === one ? mine : rates(oneSamples);
+  result.peak = {
+    unroll: 4,
+    variants: one.scan,
+    bestAccumulators: one.accumulators,
+    oneThread: single,
+    twoThreads: meter === one ? { wall: Number.NaN, perCore: Number.NaN, wallSpread: 0, perCoreSpread: 0 } : mine,
+  };
+  progress(
+    NAME,
+    `wasm SIMD ceiling: ${mine.wall.toFixed(1)} GFLOP/s wall on ${threads} thread(s), ${mine.perCore.toFixed(1)} per CPU-second per core`,
+  );
 }
 
 function benchPredict(config: BenchConfig): PredictResult {
@@ -132,19 +184,24 @@ function benchPredict(config: BenchConfig): PredictResult {
   };
 }
 
-export async function runKiln(tasks: readonly Task[], config: BenchConfig = benchConfig()): Promise<CompetitorResult> {
+export async function runKiln(
+  tasks: readonly Task[],
+  config: BenchConfig = benchConfig(),
+  threads = 2,
+  name = 'kiln',
+): Promise<CompetitorResult> {
+  NAME = name;
+  setKernelThreads(threads);
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  const result = emptyResult(NAME, `kiln ${pkg.version} (node ${process.version})`);
+  const backend = kernelBackend();
+  const threadNote = backend === 'wasm-simd' ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ', 1 thread (no wasm)';
+  const result = emptyResult(NAME, `kiln ${pkg.version} (node ${process.version}, ${backend}${threadNote})`);
+  result.backend = backend;
+  result.threads = backend === 'wasm-simd' ? threads : 1;
   if (tasks.includes('train')) {
     for (const w of config.workloads) result.train.push(await trainWorkload(config, w));
   }
-  if (tasks.includes('matmul')) {
-    for (const c of config.matmulCases) {
-      const r = benchMatmul(config, c);
-      progress(NAME, `matmul ${matmulLabel(r)}: ${r.gflops.toFixed(2)} GFLOP/s`);
-      result.matmul.push(r);
-    }
-  }
+  if (tasks.includes('matmul')) await benchMatmuls(config, result.threads, result);
   if (tasks.includes('predict')) {
     result.predict = benchPredict(config);
     progress(NAME, `predict: ${result.predict.singleRowMicros.toFixed(1)} µs/row, ${result.predict.batchRowsPerSecond.toFixed(0)} rows/s`);
@@ -154,5 +211,8 @@ export async function runKiln(tasks: readonly Task[], config: BenchConfig = benc
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const args = parseArgs(process.argv.slice(2));
-  emitResult(await runKiln(args.tasks), args.json);
+  const threads = Number(args.values.get('threads') ?? '2');
+  if (threads !== 1 && threads !== 2) throw new Error(`--threads must be 1 or 2, not ${args.values.get('threads')}`);
+  const name = args.values.get('name') ?? (threads === 2 ? 'kiln' : `kiln-${threads}t`);
+  emitResult(await runKiln(args.tasks, benchConfig(), threads, name), args.json);
 }

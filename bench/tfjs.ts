@@ -87,8 +87,9 @@ async function trainWorkload(name: string, config: BenchConfig, w: Workload): Pr
   const ys = tf.tensor2d(data.y, [w.rows, 1]);
   const ends: number[] = [];
   const start = performance.now();
+  const timedEpochs = name === 'tfjs-cpu' ? w.tfjsCpuTimedEpochs : w.timedEpochs;
   const history = await model.fit(xs, ys, {
-    epochs: w.warmupEpochs + w.timedEpochs,
+    epochs: w.warmupEpochs + timedEpochs,
     batchSize: w.batchSize,
     shuffle: true,
     verbose: 0,

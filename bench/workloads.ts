@@ -25,6 +25,8 @@ export interface Workload {
   rows: number;
   warmupEpochs: number;
   timedEpochs: number;
+  /** Timed epochs for tfjs-cpu, the slowest competitor by far (same rows per epoch). */
+  tfjsCpuTimedEpochs: number;
 }
 
 export interface MatmulShape {
@@ -58,6 +60,36 @@ export interface PredictConfig {
   batchRepeats: { min: number; max: number; budgetMs: number };
 }
 
+/** HTTP: the same app serving an empty route and /predict (bench/http.ts --mode http). */
+export interface HttpConfig {
+  connections: number;
+  warmupSeconds: number;
+  /** Each route runs `rounds` times for `roundSeconds`, alternating, so both see the same load. */
+  roundSeconds: number;
+  rounds: number;
+}
+
+/** Load test (issue #7): concurrent predict clients while two jobs train on the same server. */
+export interface LoadConfig {
+  connections: number;
+  seconds: number;
+  /** The training jobs: 784-hidden-10 on `rows` synthetic rows, batch `batchSize`. */
+  rows: number;
+  hidden: number[];
+  batchSize: number;
+  /** More than the window needs; the jobs are cancelled once it closes. */
+  epochs: number;
+}
+
+/** Soak (issue #7): many small jobs through one API process. */
+export interface SoakConfig {
+  jobs: number;
+  /** Jobs submitted but not finished at any time. */
+  inFlight: number;
+  /** Memory is sampled after every `sampleEvery` finished jobs. */
+  sampleEvery: number;
+}
+
 export interface BenchConfig {
   quick: boolean;
   dataSeed: number;
@@ -72,6 +104,9 @@ export interface BenchConfig {
   matmulSamples: number;
   matmulSampleMs: number;
   predict: PredictConfig;
+  http: HttpConfig;
+  load: LoadConfig;
+  soak: SoakConfig;
 }
 
 export function benchConfig(quick: boolean = QUICK): BenchConfig {
@@ -107,18 +142,22 @@ export function benchConfig(quick: boolean = QUICK): BenchConfig {
         batchSize: 64,
         rows: quick ? 640 : 12800,
         warmupEpochs: 1,
-        timedEpochs: quick ? 1 : 3,
+        timedEpochs: quick ? 1 : 5,
+        // ~16 s per epoch in tfjs-cpu.
+        tfjsCpuTimedEpochs: quick ? 1 : 2,
       },
       {
-        // 12,800 rows of this model take ~40 s per epoch in Kiln and ~100 s in tfjs-cpu, so the
-        // epoch is cut to 640 rows (5 steps of 128) for every competitor, to keep the run < 6 min.
+        // 12,800 rows of this model take ~1.5 s per epoch in Kiln but ~90 s in tfjs-cpu, so the
+        // epoch is cut to 2,560 rows (20 steps of 128) for every competitor, and tfjs-cpu (~18 s
+        // per epoch) times one epoch only, to keep the full run well under 10 min.
         id: 'mlp-big',
         label: '784-512-512-10 b128',
         hidden: [512, 512],
         batchSize: 128,
-        rows: quick ? 128 : 640,
+        rows: quick ? 128 : 2560,
         warmupEpochs: 1,
-        timedEpochs: quick ? 1 : 3,
+        timedEpochs: quick ? 1 : 5,
+        tfjsCpuTimedEpochs: 1,
       },
     ],
     matmulShapes,
@@ -133,6 +172,13 @@ export function benchConfig(quick: boolean = QUICK): BenchConfig {
       chunk: 256,
       batchRepeats: quick ? { min: 1, max: 1, budgetMs: 0 } : { min: 3, max: 9, budgetMs: 3000 },
     },
+    http: quick
+      ? { connections: 10, warmupSeconds: 1, roundSeconds: 1, rounds: 1 }
+      : { connections: 10, warmupSeconds: 2, roundSeconds: 5, rounds: 3 },
+    load: quick
+      ? { connections: 64, seconds: 2, rows: 256, hidden: [128], batchSize: 32, epochs: 1000 }
+      : { connections: 64, seconds: 20, rows: 4096, hidden: [128], batchSize: 32, epochs: 1000 },
+    soak: quick ? { jobs: 10, inFlight: 4, sampleEvery: 5 } : { jobs: 300, inFlight: 8, sampleEvery: 50 },
   };
 }
 
@@ -232,6 +278,37 @@ export function timeCalls(fn: () => void, samples: number, sampleMs: number, war
   return out;
 }
 
+/**
+ * As timeCalls, but also the process CPU seconds per call of every sample: flops per CPU-second
+ * is a per-core rate that time slices lost to other processes do not lower.
+ */
+export function timeCallsWithCpu(
+  fn: () => void,
+  samples: number,
+  sampleMs: number,
+  warmupMs = sampleMs,
+): { seconds: number[]; cpuSeconds: number[] } {
+  let calls = 0;
+  const warmStart = performance.now();
+  do {
+    fn();
+    calls++;
+  } while (performance.now() - warmStart < warmupMs || calls < 2);
+  const perCallMs = (performance.now() - warmStart) / calls;
+  const reps = Math.max(1, Math.ceil(sampleMs / Math.max(perCallMs, 1e-6)));
+  const seconds: number[] = [];
+  const cpuSeconds: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let r = 0; r < reps; r++) fn();
+    seconds.push((performance.now() - t0) / 1000 / reps);
+    const cpu = process.cpuUsage(cpu0);
+    cpuSeconds.push((cpu.user + cpu.system) / 1e6 / reps);
+  }
+  return { seconds, cpuSeconds };
+}
+
 /** Per-call seconds of `calls` individual calls (after `warmup` untimed ones). */
 export function timeEach(fn: () => void, calls: number, warmup: number): number[] {
   for (let i = 0; i < warmup; i++) fn();
@@ -288,6 +365,9 @@ export interface MatmulResult {
   /** 2·N·I·U / median seconds per call, in GFLOP/s. */
   gflops: number;
   spread: number;
+  /** Kiln only: threads the kernel was allowed, and 2·N·I·U / median CPU seconds per call. */
+  threads?: number;
+  perCoreGflops?: number;
 }
 
 export interface PredictResult {
@@ -306,6 +386,13 @@ export interface CompetitorResult {
   matmul: MatmulResult[];
   predict: PredictResult | null;
   notes: string[];
+  /** Kiln only: the WebAssembly SIMD ceiling measured in the same process as its kernels. */
+  peak?: PeakResult;
+  /** Kiln only: kernelBackend() and the kernel thread count. */
+  backend?: string;
+  threads?: number;
+  /** ORT only: Kiln's Sequential.predict (1 kernel thread) timed call by call alternately with ORT. */
+  pairedKiln?: PredictResult;
 }
 
 export function emptyResult(competitor: string, version: string): CompetitorResult {
@@ -361,4 +448,113 @@ export function matmulResult(c: MatmulCase, seconds: readonly number[]): MatmulR
 
 export function matmulLabel(c: Pick<MatmulResult, 'kernel' | 'n' | 'inDim' | 'units' | 'variant'>): string {
   return `${c.kernel} ${c.n}×${c.inDim}×${c.units}${c.variant === 'relu50' ? ' relu50' : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The WebAssembly SIMD ceiling (bench/simd-peak.ts).
+
+export interface PeakVariant {
+  accumulators: number;
+  gflops: number;
+  spread: number;
+}
+
+export interface PeakRates {
+  /** Median GFLOP/s by wall time, all threads together. */
+  wall: number;
+  /** Median GFLOP per CPU-second: the rate of one core, whatever else the machine runs. */
+  perCore: number;
+  wallSpread: number;
+  perCoreSpread: number;
+}
+
+export interface PeakResult {
+  /** Updates of every accumulator per loop iteration. */
+  unroll: number;
+  /** Best-of-5 GFLOP/s of each accumulator count on one thread. */
+  variants: PeakVariant[];
+  bestAccumulators: number;
+  oneThread: PeakRates;
+  twoThreads: PeakRates;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP, load and soak results (bench/http.ts).
+
+export interface HttpRouteStats {
+  requests: number;
+  requestsPerSecond: number;
+  /** Latencies in milliseconds. */
+  p50: number;
+  p99: number;
+  max: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+export interface HttpResult {
+  versions: string;
+  connections: number;
+  roundSeconds: number;
+  /** One entry per round. */
+  empty: HttpRouteStats[];
+  predict: HttpRouteStats[];
+  /** Median over rounds of predict req/s ÷ empty req/s of the same round. */
+  ratio: number;
+  bodyBytes: number;
+  loadAverage: [number, number];
+}
+
+export interface LoadJob {
+  id: string;
+  statusBefore: string;
+  statusAfter: string;
+  finalStatus: string;
+  /** Training steps done during the window, and the rows/s they make. */
+  steps: number;
+  samplesPerSecond: number;
+}
+
+export interface LoadResult {
+  connections: number;
+  seconds: number;
+  stats: HttpRouteStats;
+  p90: number;
+  p999: number;
+  jobs: LoadJob[];
+  trainingRows: number;
+  loadAverage: [number, number];
+  /** MAX_EVENT_LOOP_DELAY_MS the server ran with (load shedding; 0 = off). */
+  maxEventLoopDelayMs: number;
+}
+
+export interface MemorySample {
+  label: string;
+  finished: number;
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  gc: boolean;
+}
+
+export interface SoakResult {
+  jobs: number;
+  completed: number;
+  failed: number;
+  seconds: number;
+  memory: MemorySample[];
+  /** heapUsed after GC: last sample minus the first sample after the warm-up. */
+  heapGrowthBytes: number;
+  rssGrowthBytes: number;
+  tmpFiles: string[];
+  /** checkpoints/<jobId> directories still present for finished jobs. */
+  checkpointDirs: string[];
+  fdsBefore: number;
+  fdsAfter: number;
+  childProcessesAfter: number;
+  /** Files under DATA_DIR at the end, by top-level directory. */
+  files: Record<string, number>;
+  loadAverage: [number, number];
 }
