@@ -23,7 +23,7 @@ export interface EmbeddedQueueOptions {
 }
 
 /** Messages from a training child. */
-export type ChildMessage = { type: 'outcome'; outcome: string } | { type: 'error'; message: string };
+export type ChildMessage = { type: 'outcome'; outcome: string };
 
 export class EmbeddedQueue implements JobQueue {
   readonly kind = 'embedded' as const;
@@ -70,10 +70,6 @@ export class EmbeddedQueue implements JobQueue {
 
   async isReady(): Promise<boolean> {
     return !this.closing;
-  }
-
-  get runningCount(): number {
-    return this.running.size;
   }
 
   private pump(): void {

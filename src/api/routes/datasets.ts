@@ -2,17 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Problem, notFound, unprocessable } from '../errors.js';
 import { CreateDatasetBody, CsvQuery, DatasetResource } from '../schemas/datasets.js';
-import { IdParams } from '../schemas/common.js';
+import { IdParams, problemResponses } from '../schemas/common.js';
 import { parseCsv, toMatrix, toTargets } from '../services/data.js';
 import { checkDatasetLimits } from '../services/limits.js';
 
-const problems = {
-  400: { $ref: 'Problem' },
-  404: { $ref: 'Problem' },
-  413: { $ref: 'Problem' },
-  415: { $ref: 'Problem' },
-  422: { $ref: 'Problem' },
-};
+const problems = problemResponses(400, 404, 413, 415, 422);
 
 export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { datasets, config } = app.kiln;

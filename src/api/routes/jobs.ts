@@ -1,20 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Problem, notFound, validationIssues } from '../errors.js';
-import type { JobRecord } from '../../jobs/types.js';
-import { IdParams } from '../schemas/common.js';
+import { TERMINAL_STATUSES, type JobRecord } from '../../jobs/types.js';
+import { IdParams, problemResponses } from '../schemas/common.js';
 import { CreateJobBody, JobList, JobListQuery, JobResource } from '../schemas/jobs.js';
 import { cancelJob, checkSpec, submitJob, type SubmitBody } from '../services/jobs.js';
 import type { FastifyError } from 'fastify';
 
-const problems = {
-  400: { $ref: 'Problem' },
-  404: { $ref: 'Problem' },
-  409: { $ref: 'Problem' },
-  413: { $ref: 'Problem' },
-  415: { $ref: 'Problem' },
-  422: { $ref: 'Problem' },
-};
-const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+const problems = problemResponses(400, 404, 409, 413, 415, 422);
+const TERMINAL = new Set<string>(TERMINAL_STATUSES);
 
 export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const kiln = app.kiln;

@@ -5,18 +5,10 @@ import { classifierOf } from '../../jobs/runner.js';
 import { VersionCorruptError } from '../../store/registry.js';
 import { Problem, notFound } from '../errors.js';
 import { checkModelLimits } from '../services/limits.js';
-import { ModelNameParams, VersionParams } from '../schemas/common.js';
+import { ModelNameParams, VersionParams, problemResponses } from '../schemas/common.js';
 import { CheckpointBody, ModelDetail, ModelList, PredictBody, PredictResponse, VersionMeta } from '../schemas/models.js';
 
-const problems = {
-  400: { $ref: 'Problem' },
-  404: { $ref: 'Problem' },
-  409: { $ref: 'Problem' },
-  413: { $ref: 'Problem' },
-  415: { $ref: 'Problem' },
-  422: { $ref: 'Problem' },
-  503: { $ref: 'Problem' },
-};
+const problems = problemResponses(400, 404, 409, 413, 415, 422, 503);
 
 export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { registry, predictor, config } = app.kiln;

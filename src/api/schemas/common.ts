@@ -30,3 +30,8 @@ export const VersionParams = Type.Object({
 export const Matrix = (description: string) => Type.Array(Type.Array(Type.Number()), { description });
 
 export const AnyObject = Type.Object({}, { additionalProperties: true });
+
+/** Response schemas for the problem statuses a route can answer, all the same Problem shape. */
+export function problemResponses<const S extends readonly number[]>(...statuses: S): { [K in S[number]]: { $ref: 'Problem' } } {
+  return Object.fromEntries(statuses.map((status) => [status, { $ref: 'Problem' as const }])) as { [K in S[number]]: { $ref: 'Problem' } };
+}

@@ -134,10 +134,6 @@ export class WasmRuntime {
     }
   }
 
-  get threadCount(): number {
-    return this.threads;
-  }
-
   /**
    * C = A @ B (+ bias) or C += A @ B over wasm byte offsets, split by column panels between
    * this thread and the helper when the product is large enough to pay for the handoff. Every
@@ -238,11 +234,9 @@ for (;;) {
 `;
 
 let runtime: WasmRuntime | null | undefined;
-let enabled = true;
 
 /** The shared runtime, or null where WebAssembly SIMD with shared memory is unavailable. */
 export function wasmRuntime(): WasmRuntime | null {
-  if (!enabled) return null;
   if (runtime === undefined) {
     try {
       const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
@@ -252,9 +246,4 @@ export function wasmRuntime(): WasmRuntime | null {
     }
   }
   return runtime;
-}
-
-/** Turns the WebAssembly kernels off (or back on) for new buffers and calls; for tests and benchmarks. */
-export function setWasmEnabled(on: boolean): void {
-  enabled = on;
 }

@@ -62,8 +62,9 @@
   v128.store(c + 3 * ldc, c31, 16);
 }
 
-// C (1 row × 8 cols), for the rows left over after the 4-row tiles
-@inline function kernel1x8(c: usize, a: usize, bp: usize, k: i32, accumulate: bool, bias: usize): void {
+// C (1 row × 8 cols), for the rows left over after the 4-row tiles; A's values are `astep`
+// bytes apart (4 for row-major A, lda for A stored transposed)
+@inline function kernel1x8(c: usize, a: usize, astep: usize, bp: usize, k: i32, accumulate: bool, bias: usize): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
   let b = bp;
   let ap = a;
@@ -71,7 +72,7 @@
     const x = v128.load32_splat(ap);
     c0 = f32x4.add(c0, f32x4.mul(x, v128.load(b)));
     c1 = f32x4.add(c1, f32x4.mul(x, v128.load(b, 16)));
-    ap += 4;
+    ap += astep;
     b += 32;
   }
   if (accumulate) {
@@ -109,7 +110,7 @@ function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32,
     const cj = c + ((<usize>j) << 2);
     let i = 0;
     for (; i + 4 <= m; i += 4) kernel4x8(cj + <usize>i * ldc, a + <usize>i * lda, pack, k, lda, ldc, accumulate, biasJ);
-    for (; i < m; i++) kernel1x8(cj + <usize>i * ldc, a + <usize>i * lda, pack, k, accumulate, biasJ);
+    for (; i < m; i++) kernel1x8(cj + <usize>i * ldc, a + <usize>i * lda, 4, pack, k, accumulate, biasJ);
   }
   // Columns past the last full panel (N not a multiple of 8), done by whoever owns the end.
   if (j1 >= n) {
@@ -179,28 +180,9 @@ function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32,
   v128.store(c + 3 * ldc, c31, 16);
 }
 
-@inline function kernel1x8TA(c: usize, a: usize, bp: usize, k: i32, lda: usize, accumulate: bool): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
-  let b = bp;
-  let ap = a;
-  for (let p = 0; p < k; p++) {
-    const x = v128.load32_splat(ap);
-    c0 = f32x4.add(c0, f32x4.mul(x, v128.load(b)));
-    c1 = f32x4.add(c1, f32x4.mul(x, v128.load(b, 16)));
-    ap += lda;
-    b += 32;
-  }
-  if (accumulate) {
-    c0 = f32x4.add(v128.load(c), c0);
-    c1 = f32x4.add(v128.load(c, 16), c1);
-  }
-  v128.store(c, c0);
-  v128.store(c, c1, 16);
-}
-
 /**
  * C (M, N) = op(A) @ op(B) [+ bias | + C], where op transposes when asked: with `transA`, A is
- * stored K × M (dW = Xᵀ dY reads X as is); with `transB`, B is stored N × K (dX = dY Wᵀ reads W as
+ * stored K × M (dW = Xᵀ dY reads X as is; no bias then); with `transB`, B is stored N × K (dX = dY Wᵀ reads W as
  * is, transposing while it packs each panel). Only the column panels [j0, j1) are computed.
  */
 export function gemmT(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool, pack: usize, j0: i32, j1: i32, transA: bool, transB: bool): void {
@@ -236,27 +218,12 @@ export function gemmT(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32,
     const cj = c + ((<usize>j) << 2);
     let i = 0;
     if (transA) {
-      for (; i + 4 <= m; i += 4) {
-        if (biasJ && !accumulate) {
-          kernel4x8TA(cj + <usize>i * ldc, a + ((<usize>i) << 2), pack, k, lda, ldc, false);
-          for (let r = 0; r < 4; r++) {
-            const row = cj + <usize>(i + r) * ldc;
-            v128.store(row, f32x4.add(v128.load(row), v128.load(biasJ)));
-            v128.store(row, f32x4.add(v128.load(row, 16), v128.load(biasJ, 16)), 16);
-          }
-        } else kernel4x8TA(cj + <usize>i * ldc, a + ((<usize>i) << 2), pack, k, lda, ldc, accumulate);
-      }
-      for (; i < m; i++) {
-        kernel1x8TA(cj + <usize>i * ldc, a + ((<usize>i) << 2), pack, k, lda, accumulate);
-        if (biasJ && !accumulate) {
-          const row = cj + <usize>i * ldc;
-          v128.store(row, f32x4.add(v128.load(row), v128.load(biasJ)));
-          v128.store(row, f32x4.add(v128.load(row, 16), v128.load(biasJ, 16)), 16);
-        }
-      }
+      // Only dW = Xᵀ·dY reads A transposed, and it always accumulates: no bias here.
+      for (; i + 4 <= m; i += 4) kernel4x8TA(cj + <usize>i * ldc, a + ((<usize>i) << 2), pack, k, lda, ldc, accumulate);
+      for (; i < m; i++) kernel1x8(cj + <usize>i * ldc, a + ((<usize>i) << 2), lda, pack, k, accumulate, 0);
     } else {
       for (; i + 4 <= m; i += 4) kernel4x8(cj + <usize>i * ldc, a + <usize>i * lda, pack, k, lda, ldc, accumulate, biasJ);
-      for (; i < m; i++) kernel1x8(cj + <usize>i * ldc, a + <usize>i * lda, pack, k, accumulate, biasJ);
+      for (; i < m; i++) kernel1x8(cj + <usize>i * ldc, a + <usize>i * lda, 4, pack, k, accumulate, biasJ);
     }
   }
   if (j1 >= n) {
