@@ -178,6 +178,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.addHook('onClose', async () => {
     await queue.close();
     await kiln.predictor.close();
+    registry.close();
   });
   return app;
 }

@@ -5,12 +5,12 @@
  * registers exactly one version even when two attempts race.
  */
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Checkpoint, HistoryEntry, ModelSpec, TrainingConfig } from '../engine/index.js';
 import { CorruptJsonError, ensureDir, readJson, writeFileAtomic } from './atomic.js';
 import { isValidId, isValidModelName } from './ids.js';
+import { LatestVersionCache } from './latest-version.js';
 
 export interface OnnxInfo {
   ok: boolean;
@@ -106,35 +106,30 @@ export class ModelRegistry {
     return published.sort((a, b) => a - b);
   }
 
-  /**
-   * The newest published version. Predicting on "latest" asks this on every request, so the answer
-   * is cached per model and rescanned only when the versions folder changes (publish and delete
-   * both touch it) or the cache is two seconds old: one stat instead of a directory scan.
-   */
+  private readonly latestCache = new LatestVersionCache(
+    (name) => join(this.modelDir(name), 'versions'),
+    async (name) => {
+      const versions = await this.versions(name);
+      return versions.length > 0 ? versions[versions.length - 1]! : null;
+    },
+  );
+
+  /** The newest published version; predicting on "latest" asks this on every request (cached, see LatestVersionCache). */
   async latest(name: string): Promise<number | null> {
     if (!isValidModelName(name)) return null;
-    let mtimeMs: number;
-    try {
-      mtimeMs = statSync(join(this.modelDir(name), 'versions')).mtimeMs;
-    } catch {
-      mtimeMs = -1;
-    }
-    const cached = this.latestCache.get(name);
-    if (cached && cached.mtimeMs === mtimeMs && Date.now() - cached.at < 2000) return cached.version;
-    const versions = await this.versions(name);
-    const version = versions.length > 0 ? versions[versions.length - 1]! : null;
-    this.latestCache.set(name, { mtimeMs, version, at: Date.now() });
-    if (this.latestCache.size > 1000) this.latestCache.delete(this.latestCache.keys().next().value!);
-    return version;
+    return this.latestCache.get(name);
   }
 
-  private readonly latestCache = new Map<string, { mtimeMs: number; version: number | null; at: number }>();
-
-  /** Marks the versions folder changed, so cached "latest" answers are rechecked everywhere. */
+  /** Marks the versions folder changed, so cached "latest" answers are rechecked in every process. */
   private async touchVersions(name: string): Promise<void> {
     const now = new Date();
     await utimes(join(this.modelDir(name), 'versions'), now, now).catch(() => undefined);
-    this.latestCache.delete(name);
+    this.latestCache.invalidate(name);
+  }
+
+  /** Stops watching the versions folders. */
+  close(): void {
+    this.latestCache.close();
   }
 
   /**
