@@ -56,7 +56,8 @@ interface Server {
 async function startServer(overrides: Partial<Config>, env: Record<string, string> = {}, compiledRoot = ''): Promise<Server> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'kiln-bench-'));
   const child = fork(path.join(HERE, 'server.ts'), [dataDir, JSON.stringify(overrides), compiledRoot], {
-    execArgv: ['--import', 'tsx', '--expose-gc'],
+    // BENCH_SERVER_ARGS adds node flags to the server alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean)],
     // The training children of the embedded queue read their settings from the environment.
     env: { ...process.env, LOG_LEVEL: 'warn', DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
