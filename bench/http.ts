@@ -170,13 +170,42 @@ function predictBody(config: BenchConfig): string {
   return `{"inputs":[[${pixels(config.inputSize, config.dataSeed + 1)}]]}`;
 }
 
+/** The same row as predictBody, as little-endian float32 bytes (the binary predict body). */
+function binaryPredictBody(config: BenchConfig): Buffer {
+  const values = (JSON.parse(predictBody(config)) as { inputs: number[][] }).inputs[0]!;
+  const bytes = Buffer.alloc(4 * values.length);
+  values.forEach((v, i) => bytes.writeFloatLE(v, 4 * i));
+  return bytes;
+}
+
+/** Forks bench/raw-server.ts (plain node:http) and returns its port and a stop function. */
+async function startRawServer(): Promise<{ port: number; stop(): Promise<void> }> {
+  const child = fork(path.join(HERE, 'raw-server.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message: { port: number }) => resolve(message.port));
+    child.once('exit', (code) => reject(new Error(`raw server exited (${code})`)));
+  });
+  return {
+    port,
+    async stop() {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.disconnect();
+      await exited;
+    },
+  };
+}
+
 // ── autocannon ──────────────────────────────────────────────────────────────────────────────────
 
 interface CannonOptions {
   port: number;
   route: string;
   method: 'GET' | 'POST';
-  body?: string;
+  body?: string | Buffer;
+  contentType?: string;
   connections: number;
   seconds: number;
 }
@@ -187,7 +216,7 @@ async function cannon(o: CannonOptions): Promise<{ stats: HttpRouteStats; result
     method: o.method,
     connections: o.connections,
     duration: o.seconds,
-    ...(o.body === undefined ? {} : { body: o.body, headers: { 'content-type': 'application/json' } }),
+    ...(o.body === undefined ? {} : { body: o.body, headers: { 'content-type': o.contentType ?? 'application/json' } }),
   });
   const stats: HttpRouteStats = {
     requests: result.requests.total,
@@ -216,44 +245,73 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
   const h = config.http;
   const load0 = loadAverage();
   const server = await startServer({ rateLimitPerMinute: 0, maxEventLoopDelayMs: 0, workerConcurrency: 0 });
+  const raw = await startRawServer();
   try {
     await registerModel(server.port, config);
     const body = predictBody(config);
+    const binaryBody = binaryPredictBody(config);
     const check = await api(server.port, 'POST', `/v1/models/${MODEL}/predict`, body);
     expectStatus(check, 200, 'predict');
+    const binaryCheck = await fetch(`http://127.0.0.1:${server.port}/v1/models/${MODEL}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(binaryBody),
+    });
+    const binaryOutputs = ((await binaryCheck.json()) as { outputs: number[][] }).outputs;
+    if (binaryCheck.status !== 200 || JSON.stringify(binaryOutputs) !== JSON.stringify((check.body as { outputs: number[][] }).outputs))
+      throw new Error('the binary predict body did not answer what the JSON body answers');
     expectStatus(await api(server.port, 'GET', '/bench/empty'), 200, 'empty route');
-    const empty = { port: server.port, route: '/bench/empty', method: 'GET' as const, connections: h.connections };
-    const predict = { port: server.port, route: `/v1/models/${MODEL}/predict`, method: 'POST' as const, body, connections: h.connections };
+    const route = `/v1/models/${MODEL}/predict`;
+    const routes = {
+      empty: { port: server.port, route: '/bench/empty', method: 'GET' as const, connections: h.connections },
+      predict: { port: server.port, route, method: 'POST' as const, body, connections: h.connections },
+      predictBinary: {
+        port: server.port,
+        route,
+        method: 'POST' as const,
+        body: binaryBody,
+        contentType: 'application/octet-stream',
+        connections: h.connections,
+      },
+      rawGet: { port: raw.port, route: '/', method: 'GET' as const, connections: h.connections },
+      rawPost: { port: raw.port, route: '/', method: 'POST' as const, body, connections: h.connections },
+    };
+    type Route = keyof typeof routes;
+    const names = Object.keys(routes) as Route[];
     progress(NAME, `warm-up ${h.warmupSeconds} s per route`);
-    await cannon({ ...empty, seconds: h.warmupSeconds });
-    await cannon({ ...predict, seconds: h.warmupSeconds });
-    const emptyRounds: HttpRouteStats[] = [];
-    const predictRounds: HttpRouteStats[] = [];
+    for (const name of names) await cannon({ ...routes[name], seconds: h.warmupSeconds });
+    const rounds: Record<Route, HttpRouteStats[]> = { empty: [], predict: [], predictBinary: [], rawGet: [], rawPost: [] };
     for (let r = 0; r < h.rounds; r++) {
-      // Alternate which route goes first.
-      const order = r % 2 === 0 ? (['empty', 'predict'] as const) : (['predict', 'empty'] as const);
-      for (const which of order) {
-        const { stats } = await cannon({ ...(which === 'empty' ? empty : predict), seconds: h.roundSeconds });
-        (which === 'empty' ? emptyRounds : predictRounds).push(stats);
+      // Rotate which route goes first, so no route always follows the same one.
+      const order = names.map((_, i) => names[(i + r) % names.length]!);
+      for (const name of order) {
+        const { stats } = await cannon({ ...routes[name], seconds: h.roundSeconds });
+        rounds[name].push(stats);
         progress(
           NAME,
-          `round ${r + 1} ${which}: ${Math.round(stats.requestsPerSecond)} req/s, p50 ${stats.p50} ms, p99 ${stats.p99} ms, non-2xx ${stats.non2xx}`,
+          `round ${r + 1} ${name}: ${Math.round(stats.requestsPerSecond)} req/s, p50 ${stats.p50} ms, p99 ${stats.p99} ms, non-2xx ${stats.non2xx}`,
         );
       }
     }
-    const ratios = emptyRounds.map((e, i) => predictRounds[i]!.requestsPerSecond / e.requestsPerSecond);
+    const ratio = (a: HttpRouteStats[], b: HttpRouteStats[]): number =>
+      median(a.map((x, i) => x.requestsPerSecond / b[i]!.requestsPerSecond));
     return {
       versions: versions(),
       connections: h.connections,
       roundSeconds: h.roundSeconds,
-      empty: emptyRounds,
-      predict: predictRounds,
-      ratio: median(ratios),
+      empty: rounds.empty,
+      predict: rounds.predict,
+      predictBinary: rounds.predictBinary,
+      ratio: ratio(rounds.predict, rounds.empty),
+      ratioBinary: ratio(rounds.predictBinary, rounds.empty),
       bodyBytes: Buffer.byteLength(body),
+      binaryBodyBytes: binaryBody.byteLength,
+      raw: { get: rounds.rawGet, post: rounds.rawPost, ratio: ratio(rounds.rawPost, rounds.rawGet) },
       loadAverage: [load0, loadAverage()],
     };
   } finally {
     await server.close();
+    await raw.stop();
   }
 }
 

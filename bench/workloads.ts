@@ -500,9 +500,15 @@ export interface HttpResult {
   /** One entry per round. */
   empty: HttpRouteStats[];
   predict: HttpRouteStats[];
+  /** The same row as application/octet-stream (784 little-endian float32). */
+  predictBinary: HttpRouteStats[];
   /** Median over rounds of predict req/s ÷ empty req/s of the same round. */
   ratio: number;
+  ratioBinary: number;
   bodyBytes: number;
+  binaryBodyBytes: number;
+  /** bench/raw-server.ts: plain node:http, GET {} vs POST of the same JSON body, JSON.parse only. */
+  raw: { get: HttpRouteStats[]; post: HttpRouteStats[]; ratio: number };
   loadAverage: [number, number];
 }
 

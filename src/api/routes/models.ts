@@ -1,12 +1,21 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import { CheckpointError, modelFromCheckpoint, summarizeModel, validateModelSpec, type Checkpoint } from '../../engine/index.js';
 import { classifierOf } from '../../jobs/runner.js';
 import { VersionCorruptError } from '../../store/registry.js';
 import { Problem, notFound } from '../errors.js';
 import { checkModelLimits } from '../services/limits.js';
 import { ModelNameParams, VersionParams, problemResponses } from '../schemas/common.js';
-import { CheckpointBody, ModelDetail, ModelList, PredictBody, PredictResponse, VersionMeta } from '../schemas/models.js';
+import {
+  CheckpointBody,
+  ModelDetail,
+  ModelList,
+  PredictBinaryBody,
+  PredictBody,
+  PredictQuery,
+  PredictResponse,
+  VersionMeta,
+} from '../schemas/models.js';
 
 const problems = problemResponses(400, 404, 409, 413, 415, 422, 503);
 
@@ -209,11 +218,32 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
+  // Binary bodies are for predict only; the other routes here take JSON.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: config.predictBodyLimit }, (request, body, done) =>
+    request.routeOptions.url?.endsWith('/predict')
+      ? done(null, body)
+      : done(new Problem(415, 'unsupported-media-type', 'this route takes application/json; only predict takes application/octet-stream')),
+  );
+
   const predictSchema = {
     tags: ['predict'],
-    body: PredictBody,
+    description:
+      'Send `application/json` ({"inputs": [[…]]}), or `application/octet-stream`: the rows as little-endian float32 values, back to back, with `?runtime=` in the query string. Binary bodies skip JSON parsing, which costs more than a small prediction.',
+    querystring: PredictQuery,
+    body: {
+      content: {
+        'application/json': { schema: PredictBody },
+        'application/octet-stream': { schema: PredictBinaryBody },
+      },
+    },
     response: { 200: PredictResponse, ...problems },
   };
+  // The type provider cannot infer a body from a per-media-type schema map.
+  type PredictInput = Static<typeof PredictBody> | Uint8Array;
+  const predict = (name: string, version: number | null, body: PredictInput, runtime: 'engine' | 'onnx' | undefined) =>
+    body instanceof Uint8Array
+      ? predictor.predict(name, version, body, runtime ?? 'engine')
+      : predictor.predict(name, version, body.inputs, body.runtime ?? runtime ?? 'engine');
 
   app.post(
     '/v1/models/:name/predict',
@@ -222,7 +252,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       bodyLimit: config.predictBodyLimit,
       schema: { summary: 'Predict with the latest version', params: ModelNameParams, ...predictSchema },
     },
-    async (request) => predictor.predict(request.params.name, null, request.body.inputs, request.body.runtime ?? 'engine'),
+    async (request) => predict(request.params.name, null, request.body as PredictInput, request.query.runtime),
   );
 
   app.post(
@@ -232,7 +262,6 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       bodyLimit: config.predictBodyLimit,
       schema: { summary: 'Predict with a given version', params: VersionParams, ...predictSchema },
     },
-    async (request) =>
-      predictor.predict(request.params.name, request.params.version, request.body.inputs, request.body.runtime ?? 'engine'),
+    async (request) => predict(request.params.name, request.params.version, request.body as PredictInput, request.query.runtime),
   );
 };

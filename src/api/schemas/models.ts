@@ -69,6 +69,26 @@ export const PredictBody = Type.Object(
   { additionalProperties: false, examples: [{ inputs: [[0, 1]], runtime: 'engine' }] },
 );
 
+/**
+ * The binary request body: rows of prod(inputShape) little-endian float32 values, back to back.
+ * The row count is the body length ÷ (4 · prod(inputShape)). Skips JSON parsing, which costs
+ * more than the prediction itself for a one-row call.
+ */
+export const PredictBinaryBody = Type.Unsafe<Uint8Array>({
+  type: 'string',
+  format: 'binary',
+  description:
+    'Rows of prod(inputShape) little-endian float32 values, back to back (4 · prod(inputShape) bytes per row); `runtime` goes in the query string.',
+});
+
+export const PredictQuery = Type.Object({
+  runtime: Type.Optional(
+    Type.Enum(['engine', 'onnx'], {
+      description: "For application/octet-stream bodies (a JSON body's own `runtime` wins). Default engine.",
+    }),
+  ),
+});
+
 export const PredictResponse = Type.Object({
   model: Type.Object({ name: Type.String(), version: Type.Integer() }),
   runtime: Type.String(),

@@ -32,6 +32,33 @@ export function toMatrix(rows: number[][], width: number | null, path: string): 
   return { values, rows: rows.length, width: w };
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
+
+/** A body of little-endian float32 rows of `width` values (application/octet-stream) → a matrix. */
+export function binaryToMatrix(bytes: Uint8Array, width: number, path: string): Matrix {
+  const rowBytes = 4 * width;
+  if (bytes.byteLength === 0 || bytes.byteLength % rowBytes !== 0) {
+    const message = `${path} has ${bytes.byteLength} bytes, not a whole number of rows: a row is ${width} little-endian float32 values (${rowBytes} bytes)`;
+    throw unprocessable(message, [{ path, message }]);
+  }
+  const values = new Float32Array(bytes.byteLength / 4);
+  if (LITTLE_ENDIAN) {
+    // One copy: the body's bytes need not be 4-byte aligned in their buffer.
+    new Uint8Array(values.buffer).set(bytes);
+  } else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < values.length; i++) values[i] = view.getFloat32(4 * i, true);
+  }
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) {
+      const r = Math.floor(i / width);
+      const message = `${path} row ${r}, value ${i - r * width} is ${values[i]}: values must be finite`;
+      throw unprocessable(message, [{ path: `${path}[${r}][${i - r * width}]`, message }]);
+    }
+  }
+  return { values, rows: values.length / width, width };
+}
+
 /** number[] (one value per row) or number[][] → flat float32 with its width. */
 export function toTargets(y: number[] | number[][], rows: number, path: string): Matrix {
   if (y.length !== rows) {

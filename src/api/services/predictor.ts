@@ -7,7 +7,7 @@ import { argmax } from '../../engine/kernels/reduce.js';
 import { modelFromCheckpoint, type Sequential } from '../../engine/index.js';
 import { VersionCorruptError, type ModelRegistry, type ModelVersionMeta } from '../../store/registry.js';
 import { Problem, notFound, unprocessable } from '../errors.js';
-import { toMatrix } from './data.js';
+import { binaryToMatrix, toMatrix } from './data.js';
 
 export interface OnnxRunner {
   run(
@@ -95,16 +95,23 @@ export class Predictor {
     return latest;
   }
 
-  async predict(name: string, requested: number | null, inputs: number[][], runtime: 'engine' | 'onnx'): Promise<PredictResult> {
-    let version = await this.resolveVersion(name, requested);
-    if (inputs.length > this.maxRows) {
-      throw new Problem(
-        413,
-        'too-many-rows',
-        `inputs has ${inputs.length} rows; the limit per call is ${this.maxRows} (PREDICT_MAX_ROWS)`,
-        [{ path: 'inputs', message: `at most ${this.maxRows} rows per call` }],
-      );
+  private checkRows(rows: number, path: string): void {
+    if (rows > this.maxRows) {
+      throw new Problem(413, 'too-many-rows', `${path} has ${rows} rows; the limit per call is ${this.maxRows} (PREDICT_MAX_ROWS)`, [
+        { path, message: `at most ${this.maxRows} rows per call` },
+      ]);
     }
+  }
+
+  /** `inputs`: JSON rows, or the bytes of little-endian float32 rows (counted once the model's width is known). */
+  async predict(
+    name: string,
+    requested: number | null,
+    inputs: number[][] | Uint8Array,
+    runtime: 'engine' | 'onnx',
+  ): Promise<PredictResult> {
+    let version = await this.resolveVersion(name, requested);
+    if (Array.isArray(inputs)) this.checkRows(inputs.length, 'inputs');
     let loaded: Loaded;
     try {
       loaded = await this.load(name, version);
@@ -117,9 +124,15 @@ export class Predictor {
       ({ version, loaded } = fallback);
     }
     const { model, meta } = loaded;
-    if (inputs.length === 0)
-      throw unprocessable('inputs must have at least one row', [{ path: 'inputs', message: 'inputs must have at least one row' }]);
-    const x = toMatrix(inputs, model.inputSize, 'inputs');
+    let x;
+    if (Array.isArray(inputs)) {
+      if (inputs.length === 0)
+        throw unprocessable('inputs must have at least one row', [{ path: 'inputs', message: 'inputs must have at least one row' }]);
+      x = toMatrix(inputs, model.inputSize, 'inputs');
+    } else {
+      x = binaryToMatrix(inputs, model.inputSize, 'body');
+      this.checkRows(x.rows, 'body');
+    }
     let out: Float32Array;
     if (runtime === 'onnx') {
       if (!this.onnx) throw new Problem(409, 'onnx-unavailable', 'ONNX serving is not available on this server');
