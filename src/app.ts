@@ -22,6 +22,7 @@ import { jobRoutes } from './api/routes/jobs.js';
 import { modelRoutes } from './api/routes/models.js';
 import { ProblemSchema } from './api/schemas/common.js';
 import { Predictor, type OnnxRunner } from './api/services/predictor.js';
+import { ParsedPredictBody } from './api/services/predict-json.js';
 import { createOnnxRunner } from './api/services/onnx-runner.js';
 import { createOnnxPublisher, onnxForImport } from './jobs/onnx-publisher.js';
 import { BullMqQueue } from './jobs/bullmq.js';
@@ -74,7 +75,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // A binary body is a Buffer by construction of its content-type parser; its size and values
     // are checked where the model's input width is known.
     if (httpPart === 'body' && (schema as { format?: string }).format === 'binary') return () => true;
-    return (httpPart === 'body' ? bodyAjv : textAjv).compile(schema);
+    if (httpPart !== 'body') return textAjv.compile(schema);
+    const validate = bodyAjv.compile(schema);
+    // A predict body read by the JSON fast path already has PredictBody's shape, with its
+    // values in a Float32Array that Ajv cannot walk.
+    const validateBody = (data: unknown): boolean => {
+      if (data instanceof ParsedPredictBody) return true;
+      const ok = validate(data);
+      validateBody.errors = validate.errors;
+      return ok;
+    };
+    validateBody.errors = validate.errors;
+    return validateBody;
   });
 
   app.addHook('onSend', async (request, reply) => {

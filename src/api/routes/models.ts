@@ -5,6 +5,7 @@ import { classifierOf } from '../../jobs/runner.js';
 import { VersionCorruptError } from '../../store/registry.js';
 import { Problem, notFound } from '../errors.js';
 import { checkModelLimits } from '../services/limits.js';
+import { ParsedPredictBody, parsePredictJson } from '../services/predict-json.js';
 import { ModelNameParams, VersionParams, problemResponses } from '../schemas/common.js';
 import {
   CheckpointBody,
@@ -218,6 +219,15 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
+  // JSON predict bodies take the fast path (services/predict-json.ts) when they can; every other
+  // body here, and every predict body it does not take, goes through Fastify's own JSON parser.
+  const generalJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const fast = request.routeOptions.url?.endsWith('/predict') ? parsePredictJson(body as Buffer) : null;
+    if (fast) done(null, fast);
+    else generalJson(request, (body as Buffer).toString('utf8'), done);
+  });
+
   // Binary bodies are for predict only; the other routes here take JSON.
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: config.predictBodyLimit }, (request, body, done) =>
     request.routeOptions.url?.endsWith('/predict')
@@ -239,7 +249,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     response: { 200: PredictResponse, ...problems },
   };
   // The type provider cannot infer a body from a per-media-type schema map.
-  type PredictInput = Static<typeof PredictBody> | Uint8Array;
+  type PredictInput = Static<typeof PredictBody> | ParsedPredictBody | Uint8Array;
   const predict = (name: string, version: number | null, body: PredictInput, runtime: 'engine' | 'onnx' | undefined) =>
     body instanceof Uint8Array
       ? predictor.predict(name, version, body, runtime ?? 'engine')

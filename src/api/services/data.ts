@@ -7,6 +7,17 @@ export interface Matrix {
   width: number;
 }
 
+function widthMismatch(path: string, row: number, got: number, want: number, againstRow0: boolean) {
+  const message = `${path}[${row}] has ${got} values but ${againstRow0 ? `row 0 has ${want}` : `the model takes ${want} features per row`}`;
+  return unprocessable(message, [{ path: `${path}[${row}]`, message }]);
+}
+
+/** Rows already packed as float32 (all of one width) must be as wide as the model's input. */
+export function checkWidth(x: Matrix, width: number, path: string): Matrix {
+  if (x.width !== width) throw widthMismatch(path, 0, x.width, width, false);
+  return x;
+}
+
 /** number[][] → flat float32; every row must have `width` finite numbers (width inferred when null). */
 export function toMatrix(rows: number[][], width: number | null, path: string): Matrix {
   if (rows.length === 0)
@@ -16,10 +27,7 @@ export function toMatrix(rows: number[][], width: number | null, path: string): 
   const values = new Float32Array(rows.length * w);
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r]!;
-    if (row.length !== w) {
-      const message = `${path}[${r}] has ${row.length} values but ${width === null ? `row 0 has ${w}` : `the model takes ${w} features per row`}`;
-      throw unprocessable(message, [{ path: `${path}[${r}]`, message }]);
-    }
+    if (row.length !== w) throw widthMismatch(path, r, row.length, w, width === null);
     for (let j = 0; j < w; j++) {
       const v = row[j]!;
       if (!Number.isFinite(v) || Math.abs(v) > 3.4e38) {

@@ -7,7 +7,7 @@ import { argmax } from '../../engine/kernels/reduce.js';
 import { modelFromCheckpoint, type Sequential } from '../../engine/index.js';
 import { VersionCorruptError, type ModelRegistry, type ModelVersionMeta } from '../../store/registry.js';
 import { Problem, notFound, unprocessable } from '../errors.js';
-import { binaryToMatrix, toMatrix } from './data.js';
+import { binaryToMatrix, checkWidth, toMatrix, type Matrix } from './data.js';
 
 export interface OnnxRunner {
   run(
@@ -103,15 +103,18 @@ export class Predictor {
     }
   }
 
-  /** `inputs`: JSON rows, or the bytes of little-endian float32 rows (counted once the model's width is known). */
+  /**
+   * `inputs`: JSON rows, rows the JSON fast path already packed, or the bytes of little-endian
+   * float32 rows (counted once the model's width is known).
+   */
   async predict(
     name: string,
     requested: number | null,
-    inputs: number[][] | Uint8Array,
+    inputs: number[][] | Matrix | Uint8Array,
     runtime: 'engine' | 'onnx',
   ): Promise<PredictResult> {
     let version = await this.resolveVersion(name, requested);
-    if (Array.isArray(inputs)) this.checkRows(inputs.length, 'inputs');
+    if (!(inputs instanceof Uint8Array)) this.checkRows(Array.isArray(inputs) ? inputs.length : inputs.rows, 'inputs');
     let loaded: Loaded;
     try {
       loaded = await this.load(name, version);
@@ -129,6 +132,8 @@ export class Predictor {
       if (inputs.length === 0)
         throw unprocessable('inputs must have at least one row', [{ path: 'inputs', message: 'inputs must have at least one row' }]);
       x = toMatrix(inputs, model.inputSize, 'inputs');
+    } else if (!(inputs instanceof Uint8Array)) {
+      x = checkWidth(inputs, model.inputSize, 'inputs');
     } else {
       x = binaryToMatrix(inputs, model.inputSize, 'body');
       this.checkRows(x.rows, 'body');
