@@ -22,6 +22,16 @@ function filled(n: number, inWasm: boolean): Float32Array {
   return a;
 }
 
+const GUARD = 16;
+const GUARD_VALUE = 12345;
+
+/** An output buffer followed by guard values, to catch stores past the end of the matrix. */
+function guarded(n: number, inWasm: boolean): { out: Float32Array; intact: () => boolean } {
+  const whole = inWasm ? (allocate('float32', n + GUARD) as Float32Array) : new Float32Array(n + GUARD);
+  whole.fill(GUARD_VALUE, n);
+  return { out: whole.subarray(0, n), intact: () => whole.subarray(n).every((v) => v === GUARD_VALUE) };
+}
+
 /** Float32 accumulation over k terms may drift by about k·ε from the double-precision reference. */
 const tolerance = (k: number): number => Math.max(1e-6, 4 * 6e-8 * k);
 
@@ -44,6 +54,16 @@ const SHAPES: [number, number, number][] = [
   [130, 70, 257],
 ];
 
+// The narrow-output path (N ≤ 16 whole; the columns past the last 8-wide panel otherwise): every
+// width of its padded 4/8/12/16 panels and the widths just past them, row counts around its
+// 4-, 6- and 8-row tiles, inner sizes around the 4-step transposing pack.
+const NARROW_UNITS = [1, 2, 3, 5, 7, 9, 10, 11, 12, 13, 15, 16, 17];
+const NARROW_ROWS = [1, 2, 3, 4, 5, 7, 64, 65, 130];
+const NARROW_INNER = [1, 3, 128, 257];
+for (const units of NARROW_UNITS) {
+  for (const n of NARROW_ROWS) for (const inDim of NARROW_INNER) SHAPES.push([n, inDim, units]);
+}
+
 describe.skipIf(rt === null)('WebAssembly SIMD kernels', () => {
   afterAll(() => rt!.setThreads(1));
 
@@ -58,40 +78,57 @@ describe.skipIf(rt === null)('WebAssembly SIMD kernels', () => {
           const dy = filled(n * units, inWasm);
 
           const y1 = new Float32Array(n * units);
-          const y2 = inWasm ? (allocate('float32', n * units) as Float32Array) : new Float32Array(n * units);
+          const y2 = guarded(n * units, inWasm);
           reference.matmulBias(y1, x, w, bias, n, inDim, units);
-          fast.matmulBias(y2, x, w, bias, n, inDim, units);
-          expect(maxRelDiff(y1, y2)).toBeLessThan(tolerance(inDim));
+          fast.matmulBias(y2.out, x, w, bias, n, inDim, units);
+          expect(maxRelDiff(y1, y2.out)).toBeLessThan(tolerance(inDim));
+          expect(y2.intact()).toBe(true);
 
           const dx1 = new Float32Array(n * inDim);
-          const dx2 = inWasm ? (allocate('float32', n * inDim) as Float32Array) : new Float32Array(n * inDim);
+          const dx2 = guarded(n * inDim, inWasm);
           reference.matmulTransposeB(dx1, dy, w, n, inDim, units);
-          fast.matmulTransposeB(dx2, dy, w, n, inDim, units);
-          expect(maxRelDiff(dx1, dx2)).toBeLessThan(tolerance(units));
+          fast.matmulTransposeB(dx2.out, dy, w, n, inDim, units);
+          expect(maxRelDiff(dx1, dx2.out)).toBeLessThan(tolerance(units));
+          expect(dx2.intact()).toBe(true);
 
           const dw1 = filled(inDim * units, false);
-          const dw2 = inWasm ? (allocate('float32', inDim * units) as Float32Array) : new Float32Array(inDim * units);
-          dw2.set(dw1);
+          const dw2 = guarded(inDim * units, inWasm);
+          dw2.out.set(dw1);
           reference.matmulTransposeAAccumulate(dw1, x, dy, n, inDim, units);
-          fast.matmulTransposeAAccumulate(dw2, x, dy, n, inDim, units);
-          expect(maxRelDiff(dw1, dw2)).toBeLessThan(tolerance(n));
+          fast.matmulTransposeAAccumulate(dw2.out, x, dy, n, inDim, units);
+          expect(dw2.intact()).toBe(true);
+          expect(maxRelDiff(dw1, dw2.out)).toBeLessThan(tolerance(n));
         });
       }
     }
   }
 
-  it('give bit-identical results with one and two threads', () => {
-    const [n, inDim, units] = [128, 512, 512];
-    const x = filled(n * inDim, true);
-    const w = filled(inDim * units, true);
-    const outs = [1, 2].map((threads) => {
-      rt!.setThreads(threads);
-      const y = allocate('float32', n * units) as Float32Array;
-      fast.matmulBias(y, x, w, null, n, inDim, units);
-      return Array.from(y);
+  // Products the helper thread takes part in: wide ones, and wide ones with a narrow tail.
+  for (const [n, inDim, units] of [
+    [128, 512, 512],
+    [130, 257, 17],
+    [65, 1031, 10],
+  ] as const) {
+    it(`give bit-identical results with one and two threads: ${n}×${inDim}×${units}`, () => {
+      const x = filled(n * inDim, true);
+      const w = filled(inDim * units, true);
+      const bias = filled(units, true);
+      const dy = filled(n * units, true);
+      const dwStart = filled(inDim * units, false);
+      const outs = [1, 2].map((threads) => {
+        rt!.setThreads(threads);
+        const y = allocate('float32', n * units) as Float32Array;
+        fast.matmulBias(y, x, w, bias, n, inDim, units);
+        const dx = allocate('float32', n * inDim) as Float32Array;
+        fast.matmulTransposeB(dx, dy, w, n, inDim, units);
+        const dw = allocate('float32', inDim * units) as Float32Array;
+        dw.set(dwStart);
+        fast.matmulTransposeAAccumulate(dw, x, dy, n, inDim, units);
+        return [Array.from(y), Array.from(dx), Array.from(dw)];
+      });
+      expect(outs[1]).toEqual(outs[0]);
     });
-    expect(outs[1]).toEqual(outs[0]);
-  });
+  }
 
   it('run Adam like the reference update', () => {
     const size = 1003; // not a multiple of the SIMD width

@@ -1,6 +1,7 @@
 /**
  * The dense-layer matrix products the layers call. Float32 work runs in the WebAssembly SIMD
- * kernels (cache-packed 4×8 register tiles, split across two threads when set up so) directly
+ * kernels (cache-packed 4×8 register tiles, split across two threads when set up so; outputs
+ * up to 16 columns wide, such as a 10-class output layer, in their own narrow tiles) directly
  * on buffers that live in wasm memory; anything else (float64, foreign buffers the kernels
  * would have to copy, runtimes without SIMD) uses the reference kernels. Layers do not know
  * which one runs.
@@ -56,7 +57,7 @@ export function matmulBias(
   const W = place(rt, w as Float32Array, inDim * units, 1, true);
   const B = bias ? place(rt, bias as Float32Array, units, 2, true) : 0;
   const O = place(rt, out as Float32Array, n * units, 3, false);
-  rt.gemm(O, X, W, B, n, inDim, units, false, inDim * 32);
+  rt.gemm(O, X, W, B, n, inDim, units, false);
   copyBack(rt, out as Float32Array, n * units, O);
 }
 
@@ -68,7 +69,7 @@ export function matmulTransposeB(dx: FloatArray, dy: FloatArray, w: FloatArray, 
   const W = place(rt, w as Float32Array, inDim * units, 1, true);
   const O = place(rt, dx as Float32Array, n * inDim, 3, false);
   // B = wᵀ, read from w as stored (the kernel transposes while packing).
-  rt.gemm(O, DY, W, 0, n, units, inDim, false, units * 32, false, true);
+  rt.gemm(O, DY, W, 0, n, units, inDim, false, false, true);
   copyBack(rt, dx as Float32Array, n * inDim, O);
 }
 
@@ -80,6 +81,6 @@ export function matmulTransposeAAccumulate(dw: FloatArray, x: FloatArray, dy: Fl
   const DY = place(rt, dy as Float32Array, n * units, 1, true);
   const DW = place(rt, dw as Float32Array, inDim * units, 3, true);
   // A = xᵀ, read from x as stored.
-  rt.gemm(DW, X, DY, 0, inDim, n, units, true, n * 32, true, false);
+  rt.gemm(DW, X, DY, 0, inDim, n, units, true, true, false);
   copyBack(rt, dw as Float32Array, inDim * units, DW);
 }

@@ -149,7 +149,6 @@ export class WasmRuntime {
     k: number,
     n: number,
     accumulate: boolean,
-    packBytesPerThread: number,
     transA = false,
     transB = false,
   ): void {
@@ -160,13 +159,17 @@ export class WasmRuntime {
       this.kernels.gemmSmall(c, a, b, bias, m, k, n, acc);
       return;
     }
-    const pack = this.mainScratch(packBytesPerThread);
+    // K rows of up to 16 floats: the kernels' panels are 8 wide, their narrow path's up to 16.
+    const packBytes = k * 64;
+    const pack = this.mainScratch(packBytes);
     const panels = Math.ceil(n / 8);
-    if (this.threads === 1 || panels < 2 || m * k * n < 256 * 1024) {
+    // Products up to 16 columns wide run in one pass over the rows (gemmT's narrow path),
+    // which a column split would cut in two; they are small enough not to need the helper.
+    if (this.threads === 1 || n <= 16 || m * k * n < 256 * 1024) {
       this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, 0, n, ta, tb);
       return;
     }
-    const helper = this.ensureHelper(packBytesPerThread);
+    const helper = this.ensureHelper(packBytes);
     const split = Math.ceil(panels / 2) * 8;
     const args = [c, a, b, bias, m, k, n, acc, helper.pack, split, n, ta, tb];
     const control = helper.control;

@@ -86,16 +86,356 @@
   v128.store(c, c1, 16);
 }
 
+// ---- Narrow outputs: products with N ≤ 16 columns (output layers), and the columns past the
+// last full 8-wide panel of wider ones. Two kernels, by the layout of A:
+// - row-major A (forward, dX): op(B)'s columns are packed once into a zero-padded panel 4, 8,
+//   12 or 16 floats wide, so every column runs in SIMD lanes (N = 10 takes 12 lanes instead of
+//   8 lanes plus 2 scalar columns); the padded lanes are computed and dropped.
+// - A stored transposed (dW = Xᵀ·dY): four consecutive rows of C are contiguous in A's storage,
+//   so rows go in the lanes and each step broadcasts one value of B per column: no padding, no
+//   packing, and every A cache line a step loads is used whole (see narrowT).
+// Only the real columns are loaded from and stored to C.
+
+// The first `lanes` (1–3) floats at `at`, the other lanes zero: a row of C may end right there.
+@inline function loadPart(at: usize, lanes: i32): v128 {
+  if (lanes == 1) return v128.load32_zero(at);
+  const v = v128.load64_zero(at);
+  return lanes == 2 ? v : v128.load32_lane(at, v, 2, 8);
+}
+
+@inline function storePart(at: usize, v: v128, lanes: i32): void {
+  if (lanes == 1) {
+    v128.store32_lane(at, v, 0);
+    return;
+  }
+  v128.store64_lane(at, v, 0);
+  if (lanes == 3) v128.store32_lane(at, v, 2, 8);
+}
+
+// C[at .. at + lanes) ← s [+ bias | + C]; lanes ≥ 4 is a full vector.
+@inline function finish(at: usize, s: v128, lanes: i32, accumulate: bool, bias: usize): void {
+  if (lanes >= 4) {
+    if (accumulate) s = f32x4.add(v128.load(at), s);
+    else if (bias) s = f32x4.add(v128.load(bias), s);
+    v128.store(at, s);
+  } else if (lanes > 0) {
+    if (accumulate) s = f32x4.add(loadPart(at, lanes), s);
+    else if (bias) s = f32x4.add(loadPart(bias, lanes), s);
+    storePart(at, s, lanes);
+  }
+}
+
+// One row of a tile: v accumulators, `valid` real columns (bias = 0 for none).
+@inline function finishRow(c: usize, s0: v128, s1: v128, s2: v128, v: i32, valid: i32, accumulate: bool, bias: usize): void {
+  finish(c, s0, valid, accumulate, bias);
+  if (v > 1) finish(c + 16, s1, valid - 4, accumulate, bias ? bias + 16 : 0);
+  if (v > 2) finish(c + 32, s2, valid - 8, accumulate, bias ? bias + 32 : 0);
+}
+
+// R rows × 4·V columns of row-major A times the packed panel (R ≤ 6, V ≤ 3; both constants
+// where inlined, so only the accumulators in use survive).
+@inline function narrowTile(c: usize, ldc: usize, a: usize, lda: usize, bp: usize, ldp: usize, k: i32, R: i32, V: i32, valid: i32, accumulate: bool, bias: usize): void {
+  let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0);
+  let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0);
+  let s20 = f32x4.splat(0), s21 = f32x4.splat(0), s22 = f32x4.splat(0);
+  let s30 = f32x4.splat(0), s31 = f32x4.splat(0), s32 = f32x4.splat(0);
+  let s40 = f32x4.splat(0), s41 = f32x4.splat(0), s42 = f32x4.splat(0);
+  let s50 = f32x4.splat(0), s51 = f32x4.splat(0), s52 = f32x4.splat(0);
+  let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda;
+  let b = bp;
+  for (let p = 0; p < k; p++) {
+    const b0 = v128.load(b);
+    const b1 = V > 1 ? v128.load(b, 16) : b0;
+    const b2 = V > 2 ? v128.load(b, 32) : b0;
+    let x = v128.load32_splat(a0);
+    s00 = f32x4.add(s00, f32x4.mul(x, b0));
+    if (V > 1) s01 = f32x4.add(s01, f32x4.mul(x, b1));
+    if (V > 2) s02 = f32x4.add(s02, f32x4.mul(x, b2));
+    if (R > 1) {
+      x = v128.load32_splat(a1);
+      s10 = f32x4.add(s10, f32x4.mul(x, b0));
+      if (V > 1) s11 = f32x4.add(s11, f32x4.mul(x, b1));
+      if (V > 2) s12 = f32x4.add(s12, f32x4.mul(x, b2));
+    }
+    if (R > 2) {
+      x = v128.load32_splat(a2);
+      s20 = f32x4.add(s20, f32x4.mul(x, b0));
+      if (V > 1) s21 = f32x4.add(s21, f32x4.mul(x, b1));
+      if (V > 2) s22 = f32x4.add(s22, f32x4.mul(x, b2));
+    }
+    if (R > 3) {
+      x = v128.load32_splat(a3);
+      s30 = f32x4.add(s30, f32x4.mul(x, b0));
+      if (V > 1) s31 = f32x4.add(s31, f32x4.mul(x, b1));
+      if (V > 2) s32 = f32x4.add(s32, f32x4.mul(x, b2));
+    }
+    if (R > 4) {
+      x = v128.load32_splat(a4);
+      s40 = f32x4.add(s40, f32x4.mul(x, b0));
+      if (V > 1) s41 = f32x4.add(s41, f32x4.mul(x, b1));
+      if (V > 2) s42 = f32x4.add(s42, f32x4.mul(x, b2));
+    }
+    if (R > 5) {
+      x = v128.load32_splat(a5);
+      s50 = f32x4.add(s50, f32x4.mul(x, b0));
+      if (V > 1) s51 = f32x4.add(s51, f32x4.mul(x, b1));
+      if (V > 2) s52 = f32x4.add(s52, f32x4.mul(x, b2));
+    }
+    a0 += 4;
+    if (R > 1) a1 += 4;
+    if (R > 2) a2 += 4;
+    if (R > 3) a3 += 4;
+    if (R > 4) a4 += 4;
+    if (R > 5) a5 += 4;
+    b += ldp;
+  }
+  finishRow(c, s00, s01, s02, V, valid, accumulate, bias);
+  if (R > 1) finishRow(c + ldc, s10, s11, s12, V, valid, accumulate, bias);
+  if (R > 2) finishRow(c + 2 * ldc, s20, s21, s22, V, valid, accumulate, bias);
+  if (R > 3) finishRow(c + 3 * ldc, s30, s31, s32, V, valid, accumulate, bias);
+  if (R > 4) finishRow(c + 4 * ldc, s40, s41, s42, V, valid, accumulate, bias);
+  if (R > 5) finishRow(c + 5 * ldc, s50, s51, s52, V, valid, accumulate, bias);
+}
+
+// All rows of one column group (4·V packed columns at bp, `valid` of them real): tiles of R
+// rows, then pairs and a single row for the rest.
+@inline function narrowRows(c: usize, ldc: usize, a: usize, lda: usize, bp: usize, ldp: usize, m: i32, k: i32, R: i32, V: i32, valid: i32, accumulate: bool, bias: usize): void {
+  let i = 0;
+  for (; i + R <= m; i += R) narrowTile(c + <usize>i * ldc, ldc, a + <usize>i * lda, lda, bp, ldp, k, R, V, valid, accumulate, bias);
+  if (R > 2) for (; i + 2 <= m; i += 2) narrowTile(c + <usize>i * ldc, ldc, a + <usize>i * lda, lda, bp, ldp, k, 2, V, valid, accumulate, bias);
+  if (i < m) narrowTile(c + <usize>i * ldc, ldc, a + <usize>i * lda, lda, bp, ldp, k, 1, V, valid, accumulate, bias);
+}
+
+// Row-major tile shapes: V8 keeps 15 of x64's 16 vector registers and loads every B vector and broadcast
+// of a step before using them, so accumulators + B vectors + broadcasts must stay within 15:
+// 2×12 (6 + 3 + 2), 4×8 (8 + 2 + 4), 6×4 (6 + 1 + 6). 3×12 (9 + 3 + 3) already spills an
+// accumulator and runs at half speed.
+// One function per tile shape, not one big function: V8 runs new wasm code in its baseline
+// compiler (about a tenth of the speed here) until its optimizing compiler has compiled the
+// whole function, which took ~80 ms for all variants inlined together. Each is over binaryen's
+// size limit for inlining (-O3: 200 for a single caller), so they stay apart.
+function rows12(c: usize, ldc: usize, a: usize, lda: usize, bp: usize, ldp: usize, m: i32, k: i32, valid: i32, accumulate: bool, bias: usize): void {
+  narrowRows(c, ldc, a, lda, bp, ldp, m, k, 2, 3, valid, accumulate, bias);
+}
+function rows8(c: usize, ldc: usize, a: usize, lda: usize, bp: usize, ldp: usize, m: i32, k: i32, valid: i32, accumulate: bool, bias: usize): void {
+  narrowRows(c, ldc, a, lda, bp, ldp, m, k, 4, 2, valid, accumulate, bias);
+}
+function rows4(c: usize, ldc: usize, a: usize, lda: usize, bp: usize, ldp: usize, m: i32, k: i32, valid: i32, accumulate: bool, bias: usize): void {
+  narrowRows(c, ldc, a, lda, bp, ldp, m, k, 6, 1, valid, accumulate, bias);
+}
+
+/**
+ * op(B)'s columns [j, j + w) of B stored transposed (row j + q of the stored matrix is column
+ * j + q), into dst as K rows of pw floats (ldp bytes apart), columns w..pw zeroed. Four columns
+ * at a time: 4×4 blocks transposed in registers instead of 16 scalar loads and stores.
+ */
+function packTransposed(dst: usize, ldp: usize, b: usize, ldb: usize, j: i32, w: i32, pw: i32, k: i32): void {
+  const r0 = b + <usize>j * ldb;
+  let q = 0;
+  for (; q + 4 <= w; q += 4) {
+    const q0 = r0 + <usize>q * ldb, q1 = q0 + ldb, q2 = q1 + ldb, q3 = q2 + ldb;
+    let d = dst + ((<usize>q) << 2);
+    let p = 0;
+    for (; p + 4 <= k; p += 4) {
+      const o = (<usize>p) << 2;
+      const x0 = v128.load(q0 + o), x1 = v128.load(q1 + o), x2 = v128.load(q2 + o), x3 = v128.load(q3 + o);
+      const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+      const t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+      const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+      const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+      v128.store(d, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+      v128.store(d + ldp, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+      v128.store(d + 2 * ldp, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+      v128.store(d + 3 * ldp, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+      d += 4 * ldp;
+    }
+    for (; p < k; p++) {
+      const o = (<usize>p) << 2;
+      store<f32>(d, load<f32>(q0 + o));
+      store<f32>(d, load<f32>(q1 + o), 4);
+      store<f32>(d, load<f32>(q2 + o), 8);
+      store<f32>(d, load<f32>(q3 + o), 12);
+      d += ldp;
+    }
+  }
+  if (q < pw) {
+    let d = dst + ((<usize>q) << 2);
+    for (let p = 0; p < k; p++) {
+      const o = (<usize>p) << 2;
+      for (let cc = q; cc < pw; cc++) store<f32>(d + ((<usize>(cc - q)) << 2), cc < w ? load<f32>(r0 + <usize>cc * ldb + o) : 0);
+      d += ldp;
+    }
+  }
+}
+
+/**
+ * How many of N columns the 8-wide panels take; `narrow` does the rest. Products up to 16
+ * columns wide go to `narrow` whole: a 12-wide pass beats an 8-wide panel and a narrow tail.
+ */
+@inline function fullPanels(n: i32): i32 {
+  return n <= 16 ? 0 : n & ~7;
+}
+
+/**
+ * Columns [j, j + w) of C = op(A) @ op(B) [+ bias | + C], 1 ≤ w ≤ 16, as gemmT defines them.
+ * `pack` is scratch for K × 16 floats. Each output is summed over p in order, as in the 8-wide
+ * kernels, so which kernel or thread computes it does not change it.
+ */
+function narrow(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool, pack: usize, j: i32, w: i32, transA: bool, transB: bool): void {
+  const ldb = (<usize>(transB ? k : n)) << 2;
+  if (transA) {
+    // B's value (p, j + q) is p·bstep + q·bcol bytes past column j's first.
+    const bstep: usize = transB ? 4 : ldb;
+    const bcol: usize = transB ? ldb : 4;
+    narrowT(c, (<usize>n) << 2, a, (<usize>m) << 2, b + <usize>j * bcol, bstep, bcol, m, k, j, w, accumulate);
+    return;
+  }
+  const lda = (<usize>k) << 2;
+  const ldc = (<usize>n) << 2;
+  const pw = (w + 3) & ~3;
+  const ldp = (<usize>pw) << 2;
+  if (transB) packTransposed(pack, ldp, b, ldb, j, w, pw, k);
+  else {
+    const full = w & ~3;
+    const rest = w & 3;
+    let src = b + ((<usize>j) << 2);
+    let dst = pack;
+    for (let p = 0; p < k; p++) {
+      for (let q = 0; q < full; q += 4) v128.store(dst + ((<usize>q) << 2), v128.load(src + ((<usize>q) << 2)));
+      if (rest) v128.store(dst + ((<usize>full) << 2), loadPart(src + ((<usize>full) << 2), rest));
+      src += ldb;
+      dst += ldp;
+    }
+  }
+  // Column groups: 12 (w = 9–12) in one pass over A, 16 as two passes of 8.
+  let g0 = 0;
+  while (g0 < pw) {
+    const left = pw - g0;
+    const cg = c + ((<usize>(j + g0)) << 2);
+    const bg: usize = bias ? bias + ((<usize>(j + g0)) << 2) : 0;
+    const pg = pack + ((<usize>g0) << 2);
+    if (left == 12) {
+      rows12(cg, ldc, a, lda, pg, ldp, m, k, w - g0, accumulate, bg);
+      g0 += 12;
+    } else if (left >= 8) {
+      rows8(cg, ldc, a, lda, pg, ldp, m, k, w - g0, accumulate, bg);
+      g0 += 8;
+    } else {
+      rows4(cg, ldc, a, lda, pg, ldp, m, k, w - g0, accumulate, bg);
+      g0 += 4;
+    }
+  }
+}
+
+// The first `lanes` (1–4) floats at `at` as a vector, the rest zero.
+@inline function loadRows(at: usize, lanes: i32): v128 {
+  return lanes >= 4 ? v128.load(at) : loadPart(at, lanes);
+}
+
+// Rows r, r + 1 of columns (j, j + 1) from lanes 0–1 and 2–3 of t: C ← t [+ C].
+@inline function putPairs(c: usize, ldc: usize, t: v128, rows: i32, accumulate: bool): void {
+  if (accumulate) {
+    let old = v128.load64_zero(c);
+    if (rows > 1) old = v128.load64_lane(c + ldc, old, 1);
+    t = f32x4.add(old, t);
+  }
+  v128.store64_lane(c, t, 0);
+  if (rows > 1) v128.store64_lane(c + ldc, t, 1);
+}
+
+// Row r of one column: C ← s [+ C].
+@inline function putOne(at: usize, s: f32, accumulate: bool): void {
+  store<f32>(at, accumulate ? load<f32>(at) + s : s);
+}
+
+// 4 rows (`rows` real) of column j (u) and, when CN = 2, column j + 1 (v), at c.
+@inline function putRowsT(c: usize, ldc: usize, u: v128, v: v128, CN: i32, rows: i32, accumulate: bool): void {
+  if (CN == 2) {
+    putPairs(c, ldc, v128.shuffle<f32>(u, v, 0, 4, 1, 5), rows, accumulate);
+    if (rows > 2) putPairs(c + 2 * ldc, ldc, v128.shuffle<f32>(u, v, 2, 6, 3, 7), rows - 2, accumulate);
+  } else {
+    putOne(c, f32x4.extract_lane(u, 0), accumulate);
+    if (rows > 1) putOne(c + ldc, f32x4.extract_lane(u, 1), accumulate);
+    if (rows > 2) putOne(c + 2 * ldc, f32x4.extract_lane(u, 2), accumulate);
+    if (rows > 3) putOne(c + 3 * ldc, f32x4.extract_lane(u, 3), accumulate);
+  }
+}
+
+// Rows [i, i + 4·RV) of C (the last vector has `lanes` real rows; RV ≤ 4) × column j and, when
+// CN = 2, j + 1, with A stored transposed (a: A's first value of row i; b: B's of column j).
+// Accumulators hold four rows of one column: 4 row vectors × 2 columns = 8, plus 4 A vectors
+// and 2 broadcasts = 14 of V8's 15 vector registers.
+@inline function narrowTileT(c: usize, ldc: usize, a: usize, lda: usize, b: usize, bstep: usize, bcol: usize, k: i32, RV: i32, CN: i32, lanes: i32, accumulate: bool): void {
+  let u0 = f32x4.splat(0), u1 = f32x4.splat(0), u2 = f32x4.splat(0), u3 = f32x4.splat(0);
+  let v0 = f32x4.splat(0), v1 = f32x4.splat(0), v2 = f32x4.splat(0), v3 = f32x4.splat(0);
+  let ap = a;
+  let b0p = b, b1p = b + bcol;
+  for (let p = 0; p < k; p++) {
+    const x0 = RV > 1 ? v128.load(ap) : loadRows(ap, lanes);
+    const x1 = RV > 2 ? v128.load(ap, 16) : RV == 2 ? loadRows(ap + 16, lanes) : x0;
+    const x2 = RV > 3 ? v128.load(ap, 32) : RV == 3 ? loadRows(ap + 32, lanes) : x0;
+    const x3 = RV == 4 ? loadRows(ap + 48, lanes) : x0;
+    const y = v128.load32_splat(b0p);
+    u0 = f32x4.add(u0, f32x4.mul(x0, y));
+    if (RV > 1) u1 = f32x4.add(u1, f32x4.mul(x1, y));
+    if (RV > 2) u2 = f32x4.add(u2, f32x4.mul(x2, y));
+    if (RV > 3) u3 = f32x4.add(u3, f32x4.mul(x3, y));
+    if (CN == 2) {
+      const z = v128.load32_splat(b1p);
+      v0 = f32x4.add(v0, f32x4.mul(x0, z));
+      if (RV > 1) v1 = f32x4.add(v1, f32x4.mul(x1, z));
+      if (RV > 2) v2 = f32x4.add(v2, f32x4.mul(x2, z));
+      if (RV > 3) v3 = f32x4.add(v3, f32x4.mul(x3, z));
+      b1p += bstep;
+    }
+    ap += lda;
+    b0p += bstep;
+  }
+  putRowsT(c, ldc, u0, v0, CN, RV > 1 ? 4 : lanes, accumulate);
+  if (RV > 1) putRowsT(c + 4 * ldc, ldc, u1, v1, CN, RV > 2 ? 4 : lanes, accumulate);
+  if (RV > 2) putRowsT(c + 8 * ldc, ldc, u2, v2, CN, RV > 3 ? 4 : lanes, accumulate);
+  if (RV > 3) putRowsT(c + 12 * ldc, ldc, u3, v3, CN, lanes, accumulate);
+}
+
+// Columns [j, j + w) of up to 16 rows, in pairs of columns and a last single one.
+@inline function narrowColumnsT(c: usize, ldc: usize, a: usize, lda: usize, b: usize, bstep: usize, bcol: usize, k: i32, w: i32, RV: i32, lanes: i32, accumulate: bool): void {
+  let q = 0;
+  for (; q + 2 <= w; q += 2) narrowTileT(c + ((<usize>q) << 2), ldc, a, lda, b + <usize>q * bcol, bstep, bcol, k, RV, 2, lanes, accumulate);
+  if (q < w) narrowTileT(c + ((<usize>q) << 2), ldc, a, lda, b + <usize>q * bcol, bstep, bcol, k, RV, 1, lanes, accumulate);
+}
+
+/**
+ * `narrow` for A stored transposed (K × M, lda bytes a step): C's columns [j, j + w), with b at
+ * column j. Blocks of 16 rows (a cache line of A per step), each through all the columns while
+ * its lines are in cache.
+ */
+function narrowT(c: usize, ldc: usize, a: usize, lda: usize, b: usize, bstep: usize, bcol: usize, m: i32, k: i32, j: i32, w: i32, accumulate: bool): void {
+  const cj = c + ((<usize>j) << 2);
+  let i = 0;
+  for (; i + 16 <= m; i += 16) narrowColumnsT(cj + <usize>i * ldc, ldc, a + ((<usize>i) << 2), lda, b, bstep, bcol, k, w, 4, 4, accumulate);
+  if (i < m) narrowRestT(cj + <usize>i * ldc, ldc, a + ((<usize>i) << 2), lda, b, bstep, bcol, m - i, k, w, accumulate);
+}
+
+// The last 1–15 rows of narrowT, apart so that narrowT's optimized code (see rows12) is not
+// held up by these variants.
+function narrowRestT(c: usize, ldc: usize, a: usize, lda: usize, b: usize, bstep: usize, bcol: usize, rows: i32, k: i32, w: i32, accumulate: bool): void {
+  const lanes = rows - (((rows - 1) >> 2) << 2);
+  if (rows > 12) narrowColumnsT(c, ldc, a, lda, b, bstep, bcol, k, w, 4, lanes, accumulate);
+  else if (rows > 8) narrowColumnsT(c, ldc, a, lda, b, bstep, bcol, k, w, 3, lanes, accumulate);
+  else if (rows > 4) narrowColumnsT(c, ldc, a, lda, b, bstep, bcol, k, w, 2, lanes, accumulate);
+  else narrowColumnsT(c, ldc, a, lda, b, bstep, bcol, k, w, 1, lanes, accumulate);
+}
+
 /**
  * C (M, N) = A (M, K) @ B (K, N) + bias (N), or C += A @ B when `accumulate`; only the column
  * panels [j0, j1) (multiples of 8, except j1 = N) are computed, so threads can split the work.
- * `pack` is scratch for K × 8 floats.
+ * `pack` is scratch for K × 16 floats.
  */
 function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool, pack: usize, j0: i32, j1: i32): void {
   const lda = (<usize>k) << 2;
   const ldb = (<usize>n) << 2;
   const ldc = (<usize>n) << 2;
-  const n8 = n & ~7;
+  const n8 = fullPanels(n);
   const jEnd = j1 < n8 ? j1 : n8;
   for (let j = j0; j < jEnd; j += 8) {
     let src = b + ((<usize>j) << 2);
@@ -112,24 +452,8 @@ function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32,
     for (; i + 4 <= m; i += 4) kernel4x8(cj + <usize>i * ldc, a + <usize>i * lda, pack, k, lda, ldc, accumulate, biasJ);
     for (; i < m; i++) kernel1x8(cj + <usize>i * ldc, a + <usize>i * lda, 4, pack, k, accumulate, biasJ);
   }
-  // Columns past the last full panel (N not a multiple of 8), done by whoever owns the end.
-  if (j1 >= n) {
-    for (let j = n8; j < n; j++) {
-      for (let i = 0; i < m; i++) {
-        let s: f32 = 0;
-        let ap = a + <usize>i * lda;
-        let bq = b + ((<usize>j) << 2);
-        for (let p = 0; p < k; p++) {
-          s += load<f32>(ap) * load<f32>(bq);
-          ap += 4;
-          bq += ldb;
-        }
-        const at = c + <usize>i * ldc + ((<usize>j) << 2);
-        if (accumulate) store<f32>(at, load<f32>(at) + s);
-        else store<f32>(at, bias ? load<f32>(bias + ((<usize>j) << 2)) + s : s);
-      }
-    }
-  }
+  // Columns past the last full panel, done by whoever owns the end.
+  if (j1 >= n && n8 < n) narrow(c, a, b, bias, m, k, n, accumulate, pack, n8, n - n8, false, false);
 }
 
 
@@ -183,7 +507,8 @@ function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32,
 /**
  * C (M, N) = op(A) @ op(B) [+ bias | + C], where op transposes when asked: with `transA`, A is
  * stored K × M (dW = Xᵀ dY reads X as is; no bias then); with `transB`, B is stored N × K (dX = dY Wᵀ reads W as
- * is, transposing while it packs each panel). Only the column panels [j0, j1) are computed.
+ * is, transposing while it packs each panel). Only the column panels [j0, j1) are computed; the
+ * columns `narrow` takes (all of them when N ≤ 16) go to whoever owns the end.
  */
 export function gemmT(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool, pack: usize, j0: i32, j1: i32, transA: bool, transB: bool): void {
   if (!transA && !transB) {
@@ -193,19 +518,12 @@ export function gemmT(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32,
   const lda = (<usize>(transA ? m : k)) << 2;
   const ldb = (<usize>(transB ? k : n)) << 2;
   const ldc = (<usize>n) << 2;
-  const n8 = n & ~7;
+  const n8 = fullPanels(n);
   const jEnd = j1 < n8 ? j1 : n8;
   for (let j = j0; j < jEnd; j += 8) {
     let dst = pack;
-    if (transB) {
-      // Panel column c is row j + c of the stored B: eight sequential streams.
-      const r0 = b + <usize>j * ldb;
-      for (let p = 0; p < k; p++) {
-        const o = (<usize>p) << 2;
-        for (let cc = 0; cc < 8; cc++) store<f32>(dst + ((<usize>cc) << 2), load<f32>(r0 + <usize>cc * ldb + o));
-        dst += 32;
-      }
-    } else {
+    if (transB) packTransposed(pack, 32, b, ldb, j, 8, 8, k);
+    else {
       let src = b + ((<usize>j) << 2);
       for (let p = 0; p < k; p++) {
         v128.store(dst, v128.load(src));
@@ -226,21 +544,7 @@ export function gemmT(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32,
       for (; i < m; i++) kernel1x8(cj + <usize>i * ldc, a + <usize>i * lda, 4, pack, k, accumulate, biasJ);
     }
   }
-  if (j1 >= n) {
-    for (let j = n8; j < n; j++) {
-      for (let i = 0; i < m; i++) {
-        let s: f32 = 0;
-        for (let p = 0; p < k; p++) {
-          const av = transA ? load<f32>(a + <usize>p * lda + ((<usize>i) << 2)) : load<f32>(a + <usize>i * lda + ((<usize>p) << 2));
-          const bv = transB ? load<f32>(b + <usize>j * ldb + ((<usize>p) << 2)) : load<f32>(b + <usize>p * ldb + ((<usize>j) << 2));
-          s += av * bv;
-        }
-        const at = c + <usize>i * ldc + ((<usize>j) << 2);
-        if (accumulate) store<f32>(at, load<f32>(at) + s);
-        else store<f32>(at, bias ? load<f32>(bias + ((<usize>j) << 2)) + s : s);
-      }
-    }
-  }
+  if (j1 >= n && n8 < n) narrow(c, a, b, bias, m, k, n, accumulate, pack, n8, n - n8, transA, transB);
 }
 
 /**
