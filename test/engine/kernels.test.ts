@@ -104,6 +104,28 @@ describe.skipIf(rt === null)('WebAssembly SIMD kernels', () => {
   }
 
   // Products the helper thread takes part in: wide ones, and wide ones with a narrow tail.
+  /**
+   * Runs `work` on two threads until the helper thread took part in it (it joins only when it
+   * is scheduled in time; a late helper leaves all the work to the main thread), and returns
+   * the result of that run.
+   */
+  function withHelper<T>(work: () => T): T {
+    rt!.setThreads(2);
+    try {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const before = rt!.helperChunks();
+        const result = work();
+        if (rt!.helperChunks() > before) return result;
+        if (Date.now() > deadline) throw new Error('the helper thread never took part');
+        // Give the helper thread (started by the first shared task) time to come up.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
+    } finally {
+      rt!.setThreads(1);
+    }
+  }
+
   for (const [n, inDim, units] of [
     [128, 512, 512],
     [130, 257, 17],
@@ -115,20 +137,61 @@ describe.skipIf(rt === null)('WebAssembly SIMD kernels', () => {
       const bias = filled(units, true);
       const dy = filled(n * units, true);
       const dwStart = filled(inDim * units, false);
-      const outs = [1, 2].map((threads) => {
-        rt!.setThreads(threads);
-        const y = allocate('float32', n * units) as Float32Array;
-        fast.matmulBias(y, x, w, bias, n, inDim, units);
-        const dx = allocate('float32', n * inDim) as Float32Array;
-        fast.matmulTransposeB(dx, dy, w, n, inDim, units);
-        const dw = allocate('float32', inDim * units) as Float32Array;
-        dw.set(dwStart);
-        fast.matmulTransposeAAccumulate(dw, x, dy, n, inDim, units);
-        return [Array.from(y), Array.from(dx), Array.from(dw)];
+      // Each product on its own, so the helper's part in every one of them is checked.
+      const products = [
+        () => {
+          const y = allocate('float32', n * units) as Float32Array;
+          fast.matmulBias(y, x, w, bias, n, inDim, units);
+          return Array.from(y);
+        },
+        () => {
+          const dx = allocate('float32', n * inDim) as Float32Array;
+          fast.matmulTransposeB(dx, dy, w, n, inDim, units);
+          return Array.from(dx);
+        },
+        () => {
+          const dw = allocate('float32', inDim * units) as Float32Array;
+          dw.set(dwStart);
+          fast.matmulTransposeAAccumulate(dw, x, dy, n, inDim, units);
+          return Array.from(dw);
+        },
+      ];
+      // Products up to 16 columns wide stay on one thread.
+      const shared = [units > 16, inDim > 16, units > 16];
+      products.forEach((product, i) => {
+        rt!.setThreads(1);
+        const one = product();
+        expect(shared[i] ? withHelper(product) : product(), `product ${i}`).toEqual(one);
       });
-      expect(outs[1]).toEqual(outs[0]);
     });
   }
+
+  it('give bit-identical Adam updates with one and two threads', () => {
+    // Above the size the helper takes part in, not a multiple of the chunk or SIMD width.
+    const size = 300_003;
+    const grads = filled(size, true);
+    const start = filled(size, false);
+    for (const amsgrad of [false, true]) {
+      const rule = adamRule(0.9, 0.999, 1e-7, amsgrad);
+      const updates = () => {
+        const p = allocate('float32', size) as Float32Array;
+        p.set(start);
+        const slots = { m: allocate('float32', size), v: allocate('float32', size), vhat: allocate('float32', size) };
+        for (let step = 1; step <= 3; step++) rule.update(p, grads, slots, 0.01, step);
+        return [p, slots.m, slots.v, slots.vhat].map((a) => new Uint32Array(Float32Array.from(a).buffer));
+      };
+      rt!.setThreads(1);
+      const one = updates();
+      const two = withHelper(updates);
+      two.forEach((a, i) => {
+        const first = one[i]!;
+        expect(
+          a.findIndex((bits, j) => bits !== first[j]),
+          `array ${i}, amsgrad ${amsgrad}: first differing element`,
+        ).toBe(-1);
+      });
+    }
+  });
 
   it('run Adam like the reference update', () => {
     const size = 1003; // not a multiple of the SIMD width

@@ -24,8 +24,8 @@ export function adamRule(beta1: number, beta2: number, epsilon: number, amsgrad:
         rt.owns(v as Float32Array) &&
         (!vhat || rt.owns(vhat as Float32Array))
       ) {
-        // The same update in SIMD, on the arenas in place.
-        rt.kernels.adam(
+        // The same update in SIMD, on the arenas in place (shared with the helper thread when large).
+        rt.adam(
           params.byteOffset,
           grads.byteOffset,
           m.byteOffset,

@@ -1,7 +1,7 @@
 /**
  * The WebAssembly SIMD backend: one shared linear memory that holds the engine's float32
  * buffers (so kernels run on them in place), the compiled kernels, and an optional helper
- * thread that takes half of each large matrix product. Shared memory never detaches views when
+ * thread that shares the column chunks of each large matrix product. Shared memory never detaches views when
  * it grows, and shared memory is what lets a second thread work on the same buffers.
  *
  * Where WebAssembly SIMD or shared memory is missing, `wasmRuntime()` returns null and the
@@ -45,9 +45,24 @@ interface KernelExports {
   ): void;
 }
 
-/** Control block layout (Int32 slots) shared with the helper thread. */
-const CTRL = { seq: 0, done: 1, args: 2 } as const;
+/**
+ * Control block layout (Int32 slots) shared with the helper thread. `state`: 0 idle, 1 a task
+ * is open for the helper to join, 2 the helper joined it. `next`: the next chunk to take;
+ * `chunk`: its size (columns of a product, elements of an update); `helperChunks`: how many the
+ * helper has taken in all (tests check it takes part). Float arguments go in a
+ * Float64 view after the Int32 slots.
+ */
+const CTRL = { seq: 0, done: 1, state: 2, next: 3, chunks: 4, chunk: 5, task: 6, helperChunks: 7, args: 8 } as const;
 const ARGS = 13;
+const FLOAT_ARGS = 4;
+const CONTROL_BYTES = 8 * Math.ceil((4 * (CTRL.args + ARGS)) / 8);
+const OPEN = 1;
+const JOINED = 2;
+const TASK = { gemm: 0, adam: 1 } as const;
+/** Chunks per task: enough for one thread to take over when the other is late. */
+const TARGET_CHUNKS = 8;
+/** Updates smaller than this stay on one thread (the handoff would cost more). */
+const MIN_SHARED_UPDATE = 64 * 1024;
 
 export class WasmRuntime {
   readonly memory: WebAssembly.Memory;
@@ -135,7 +150,7 @@ export class WasmRuntime {
   }
 
   /**
-   * C = A @ B (+ bias) or C += A @ B over wasm byte offsets, split by column panels between
+   * C = A @ B (+ bias) or C += A @ B over wasm byte offsets, shared out in column chunks between
    * this thread and the helper when the product is large enough to pay for the handoff. Every
    * output element is computed the same way whoever computes it, so results do not depend on
    * the thread count.
@@ -169,29 +184,95 @@ export class WasmRuntime {
       this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, 0, n, ta, tb);
       return;
     }
+    // Column chunks of whole 8-wide panels; the narrow tail goes with the last one.
     const helper = this.ensureHelper(packBytes);
-    const split = Math.ceil(panels / 2) * 8;
-    const args = [c, a, b, bias, m, k, n, acc, helper.pack, split, n, ta, tb];
+    const chunkCols = 8 * Math.ceil(panels / TARGET_CHUNKS);
+    const args = [c, a, b, bias, m, k, n, acc, helper.pack, 0, 0, ta, tb];
+    this.share(helper, TASK.gemm, args, [], Math.ceil(n / chunkCols), chunkCols, (j0) =>
+      this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, j0, Math.min(n, j0 + chunkCols), ta, tb),
+    );
+  }
+
+  /**
+   * The Adam update of `n` float32 parameters (byte offsets; vhat 0 without AMSGrad), shared
+   * with the helper when it is large. Every element is updated on its own, and chunks are
+   * multiples of 4 elements, so the SIMD lanes and the scalar tail meet the same elements for
+   * any thread count.
+   */
+  adam(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    vhat: number,
+    n: number,
+    alpha: number,
+    beta1: number,
+    beta2: number,
+    epsilon: number,
+  ): void {
+    if (this.threads === 1 || n < MIN_SHARED_UPDATE) {
+      this.kernels.adam(p, g, m, v, vhat, n, alpha, beta1, beta2, epsilon);
+      return;
+    }
+    const helper = this.ensureHelper(0);
+    const chunk = 4 * Math.ceil(n / TARGET_CHUNKS / 4);
+    this.share(helper, TASK.adam, [p, g, m, v, vhat, n], [alpha, beta1, beta2, epsilon], Math.ceil(n / chunk), chunk, (i0) => {
+      const o = 4 * i0;
+      this.kernels.adam(p + o, g + o, m + o, v + o, vhat ? vhat + o : 0, Math.min(chunk, n - i0), alpha, beta1, beta2, epsilon);
+    });
+  }
+
+  /**
+   * Runs `chunks` chunks of a task on this thread and the helper: both take chunks from a
+   * shared counter until none is left. A helper that is late (its core busy with another
+   * process) takes fewer, or none: the task never waits for it to be scheduled. A chunk's
+   * result does not depend on who computes it, so neither does the task's.
+   */
+  private share(
+    helper: Helper,
+    task: number,
+    args: number[],
+    floats: number[],
+    chunks: number,
+    chunk: number,
+    run: (start: number) => void,
+  ): void {
     const control = helper.control;
-    for (let i = 0; i < ARGS; i++) control[CTRL.args + i] = args[i]!;
+    for (let i = 0; i < args.length; i++) control[CTRL.args + i] = args[i]!;
+    for (let i = 0; i < floats.length; i++) helper.floats[i] = floats[i]!;
+    control[CTRL.task] = task;
+    control[CTRL.chunks] = chunks;
+    control[CTRL.chunk] = chunk;
+    Atomics.store(control, CTRL.next, 0);
     Atomics.store(control, CTRL.done, 0);
+    Atomics.store(control, CTRL.state, OPEN);
     helper.seq += 1;
     Atomics.store(control, CTRL.seq, helper.seq);
     Atomics.notify(control, CTRL.seq);
-    this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, 0, split, ta, tb);
-    // Spin briefly (the helper usually finishes within microseconds of us), then sleep.
+    for (let i = Atomics.add(control, CTRL.next, 1); i < chunks; i = Atomics.add(control, CTRL.next, 1)) run(i * chunk);
+    // Close the task to a helper that has not joined yet; one that has is finishing its chunk.
+    if (Atomics.compareExchange(control, CTRL.state, OPEN, 0) === OPEN) return;
     let spins = 0;
     while (Atomics.load(control, CTRL.done) === 0) {
       if (++spins > 2000) Atomics.wait(control, CTRL.done, 0, 50);
     }
+    Atomics.store(control, CTRL.state, 0);
+  }
+
+  /** Chunks of shared work the helper thread has taken so far (0 without a helper). */
+  helperChunks(): number {
+    return this.helper ? Atomics.load(this.helper.control, CTRL.helperChunks) : 0;
   }
 
   private ensureHelper(packBytes: number): Helper {
     if (!this.helper) {
-      const control = new Int32Array(new SharedArrayBuffer(4 * (CTRL.args + ARGS)));
-      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module: this.module, memory: this.memory, control } });
+      const shared = new SharedArrayBuffer(CONTROL_BYTES + 8 * FLOAT_ARGS);
+      const control = new Int32Array(shared, 0, CONTROL_BYTES / 4);
+      const floats = new Float64Array(shared, CONTROL_BYTES, FLOAT_ARGS);
+      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module: this.module, memory: this.memory, shared } });
       worker.unref();
-      this.helper = { worker, control, seq: 0, pack: 0, packBytes: 0 };
+      this.helper = { worker, control, floats, seq: 0, pack: 0, packBytes: 0 };
     }
     if (this.helper.packBytes < packBytes) {
       this.helper.packBytes = sizeClass(Math.max(packBytes, 64 * 1024));
@@ -204,6 +285,7 @@ export class WasmRuntime {
 interface Helper {
   worker: Worker;
   control: Int32Array;
+  floats: Float64Array;
   seq: number;
   pack: number;
   packBytes: number;
@@ -217,11 +299,16 @@ function sizeClass(bytes: number): number {
   return Math.ceil(aligned / step) * step;
 }
 
-// The helper thread: waits for a new sequence number, runs its share of the product, signals.
+// The helper thread: waits for a new sequence number, joins the task if it is still open,
+// takes chunks until none is left, signals. It reads the arguments only after joining, so a
+// late helper that joins a newer task than the one it woke for works on the right one.
 const HELPER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, control } = workerData;
-const { gemmT } = new WebAssembly.Instance(module, { env: { memory, abort() {} } }).exports;
+const { module, memory, shared } = workerData;
+const control = new Int32Array(shared, 0, ${CONTROL_BYTES / 4});
+const floats = new Float64Array(shared, ${CONTROL_BYTES}, ${FLOAT_ARGS});
+const { gemmT, adam } = new WebAssembly.Instance(module, { env: { memory, abort() {} } }).exports;
+const a = ${CTRL.args};
 let seen = 0;
 for (;;) {
   let spins = 0;
@@ -229,8 +316,22 @@ for (;;) {
     if (++spins > 2000) Atomics.wait(control, ${CTRL.seq}, seen, 1000);
   }
   seen = Atomics.load(control, ${CTRL.seq});
-  const a = ${CTRL.args};
-  gemmT(control[a], control[a + 1], control[a + 2], control[a + 3], control[a + 4], control[a + 5], control[a + 6], control[a + 7], control[a + 8], control[a + 9], control[a + 10], control[a + 11], control[a + 12]);
+  if (Atomics.compareExchange(control, ${CTRL.state}, ${OPEN}, ${JOINED}) !== ${OPEN}) continue;
+  const task = control[${CTRL.task}];
+  const chunks = control[${CTRL.chunks}];
+  const size = control[${CTRL.chunk}];
+  for (let i = Atomics.add(control, ${CTRL.next}, 1); i < chunks; i = Atomics.add(control, ${CTRL.next}, 1)) {
+    Atomics.add(control, ${CTRL.helperChunks}, 1);
+    const start = i * size;
+    if (task === ${TASK.gemm}) {
+      const n = control[a + 6];
+      gemmT(control[a], control[a + 1], control[a + 2], control[a + 3], control[a + 4], control[a + 5], n, control[a + 7], control[a + 8], start, Math.min(n, start + size), control[a + 11], control[a + 12]);
+    } else {
+      const o = 4 * start;
+      const vhat = control[a + 4];
+      adam(control[a] + o, control[a + 1] + o, control[a + 2] + o, control[a + 3] + o, vhat ? vhat + o : 0, Math.min(size, control[a + 5] - start), floats[0], floats[1], floats[2], floats[3]);
+    }
+  }
   Atomics.store(control, ${CTRL.done}, 1);
   Atomics.notify(control, ${CTRL.done});
 }
