@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as fast from '../../src/engine/kernels/matmul.js';
 import * as reference from '../../src/engine/kernels/matmul-reference.js';
 import { wasmRuntime } from '../../src/engine/kernels/wasm/runtime.js';
+import { getActivation } from '../../src/engine/activations.js';
 import { adamRule } from '../../src/engine/optimizers/adam.js';
 import { allocate } from '../../src/engine/tensor.js';
 import { binaryModuleSource, compileKernels } from '../../scripts/build-wasm.js';
@@ -190,6 +191,52 @@ describe.skipIf(rt === null)('WebAssembly SIMD kernels', () => {
           `array ${i}, amsgrad ${amsgrad}: first differing element`,
         ).toBe(-1);
       });
+    }
+  });
+
+  it('run relu and its gradient, and bias gradients, bit for bit like the plain loops', () => {
+    const relu = getActivation('relu');
+    const bits = (a: Float32Array) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
+    for (const [rows, cols] of [
+      [1, 1],
+      [1, 3],
+      [3, 5],
+      [7, 10],
+      [64, 128],
+      [33, 257],
+    ] as const) {
+      const n = rows * cols;
+      const x = filled(n, true);
+      const dy = filled(n, true);
+      // The cases a branch-free kernel could get wrong.
+      const specials = [NaN, -0, 0, Infinity, -Infinity, 1e-45, -1e-45];
+      specials.forEach((v, i) => {
+        if (i < n) x[(i * 7) % n] = v;
+      });
+      const plain = { x: Float32Array.from(x), dy: Float32Array.from(dy) };
+      const yWasm = allocate('float32', n) as Float32Array;
+      const yPlain = new Float32Array(n);
+      relu.forward(yWasm, x, rows, cols);
+      relu.forward(yPlain, plain.x, rows, cols);
+      expect(bits(yWasm), `relu ${rows}×${cols}`).toEqual(bits(yPlain));
+      const dxWasm = allocate('float32', n) as Float32Array;
+      const dxPlain = new Float32Array(n);
+      relu.backward(dxWasm, dy, x, yWasm, rows, cols);
+      relu.backward(dxPlain, plain.dy, plain.x, yPlain, rows, cols);
+      expect(bits(dxWasm), `relu gradient ${rows}×${cols}`).toEqual(bits(dxPlain));
+      // In place (dx aliases dy), as the dense layer calls it.
+      const inPlace = Float32Array.from(dy);
+      const aliased = allocate('float32', n) as Float32Array;
+      aliased.set(inPlace);
+      relu.backward(aliased, aliased, x, yWasm, rows, cols);
+      expect(bits(aliased), `relu gradient in place ${rows}×${cols}`).toEqual(bits(dxPlain));
+      const start = filled(cols, true);
+      const sumWasm = allocate('float32', cols) as Float32Array;
+      sumWasm.set(start);
+      const sumPlain = Float32Array.from(start);
+      fast.columnSumAccumulate(sumWasm, dy, rows, cols);
+      reference.columnSumAccumulate(sumPlain, plain.dy, rows, cols);
+      expect(bits(sumWasm), `column sums ${rows}×${cols}`).toEqual(bits(sumPlain));
     }
   });
 

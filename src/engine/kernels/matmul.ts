@@ -10,8 +10,6 @@ import type { FloatArray } from '../tensor.js';
 import * as reference from './matmul-reference.js';
 import { wasmRuntime, type WasmRuntime } from './wasm/runtime.js';
 
-export { columnSumAccumulate } from './matmul-reference.js';
-
 /** Scratch regions for operands that are not in wasm memory, reused across calls. */
 const slots: { offset: number; bytes: number }[] = [];
 
@@ -83,4 +81,13 @@ export function matmulTransposeAAccumulate(dw: FloatArray, x: FloatArray, dy: Fl
   // A = xᵀ, read from x as stored.
   rt.gemm(DW, X, DY, 0, inDim, n, units, true, true, false);
   copyBack(rt, dw as Float32Array, inDim * units, DW);
+}
+
+// dbias (U) += column sums of dy (N, U): in SIMD when both live in wasm memory (a copy would
+// cost more than the sum), with the reference's order of additions.
+export function columnSumAccumulate(dbias: FloatArray, dy: FloatArray, n: number, units: number): void {
+  const rt = dbias instanceof Float32Array && dy instanceof Float32Array ? wasmRuntime() : null;
+  if (rt && rt.owns(dbias as Float32Array) && rt.owns(dy as Float32Array))
+    rt.kernels.columnSumAccumulate(dbias.byteOffset, dy.byteOffset, n, units);
+  else reference.columnSumAccumulate(dbias, dy, n, units);
 }

@@ -43,6 +43,9 @@ interface KernelExports {
     beta2: number,
     epsilon: number,
   ): void;
+  reluForward(y: number, x: number, n: number): void;
+  reluBackward(dx: number, dy: number, x: number, n: number): void;
+  columnSumAccumulate(dbias: number, dy: number, n: number, units: number): void;
 }
 
 /**

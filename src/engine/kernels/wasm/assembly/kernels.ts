@@ -659,3 +659,65 @@ export function gemmSmall(c: usize, a: usize, b: usize, bias: usize, m: i32, k: 
     }
   }
 }
+
+// ---- Elementwise steps of a dense layer, SIMD with the same results as the TypeScript
+// reference: relu keeps v > 0 ? v : 0 (pmax(0, v): NaN and -0 become 0), its gradient keeps dy
+// where x > 0 and +0 elsewhere, and bias gradients add row after row, as the reference does.
+
+// y[i] = x[i] > 0 ? x[i] : 0 (y may alias x)
+export function reluForward(y: usize, x: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  const n4 = n & ~3;
+  let i = 0;
+  for (; i < n4; i += 4) {
+    const o = (<usize>i) << 2;
+    v128.store(y + o, f32x4.pmax(zero, v128.load(x + o)));
+  }
+  for (; i < n; i++) {
+    const o = (<usize>i) << 2;
+    const v = load<f32>(x + o);
+    store<f32>(y + o, v > 0 ? v : 0);
+  }
+}
+
+// dx[i] = x[i] > 0 ? dy[i] : 0 (dx may alias dy)
+export function reluBackward(dx: usize, dy: usize, x: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  const n4 = n & ~3;
+  let i = 0;
+  for (; i < n4; i += 4) {
+    const o = (<usize>i) << 2;
+    v128.store(dx + o, v128.and(v128.load(dy + o), f32x4.gt(v128.load(x + o), zero)));
+  }
+  for (; i < n; i++) {
+    const o = (<usize>i) << 2;
+    store<f32>(dx + o, load<f32>(x + o) > 0 ? load<f32>(dy + o) : 0);
+  }
+}
+
+// dbias (U) += Σ over rows of dy (N, U)
+export function columnSumAccumulate(dbias: usize, dy: usize, n: i32, units: i32): void {
+  const u4 = units & ~3;
+  const ld = (<usize>units) << 2;
+  let j = 0;
+  for (; j < u4; j += 4) {
+    const at = dbias + ((<usize>j) << 2);
+    let s = v128.load(at);
+    let row = dy + ((<usize>j) << 2);
+    for (let r = 0; r < n; r++) {
+      s = f32x4.add(s, v128.load(row));
+      row += ld;
+    }
+    v128.store(at, s);
+  }
+  for (; j < units; j++) {
+    const at = dbias + ((<usize>j) << 2);
+    let s = load<f32>(at);
+    let row = dy + ((<usize>j) << 2);
+    for (let r = 0; r < n; r++) {
+      s += load<f32>(row);
+      row += ld;
+    }
+    store<f32>(at, s);
+  }
+}
