@@ -30,6 +30,8 @@ export interface Config {
   onnxThreads: number;
   /** TRAINING_THREADS: threads one training job uses for its matrix products (1 or 2). */
   trainingThreads: number;
+  /** PREDICT_THREADS: threads the API process's engine predictions use for large products (1 or 2). */
+  predictThreads: number;
   // Hardening (see README "Security and limits").
   /** API_KEYS: `name:key:scope` entries (scope predict, train or admin); unset = open service. */
   apiKeys: string | null;
@@ -118,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       Math.max(1, Math.min(2, Math.floor(cores / Math.max(1, integer(env, 'WORKER_CONCURRENCY', 1))))),
       1,
     ),
+    predictThreads: Math.min(2, integer(env, 'PREDICT_THREADS', 1, 1)),
     apiKeys: env['API_KEYS'] || null,
     apiKeysFile: env['API_KEYS_FILE'] || null,
     corsOrigins: (env['CORS_ORIGINS'] || '')
