@@ -5,6 +5,7 @@
  * their own `state` arena.
  */
 import { initialize } from './initializers.js';
+import { zeroFill } from './kernels/elementwise.js';
 import { createLayer, type Layer, type ParamView } from './layers/index.js';
 import type { Segment } from './optimizers/index.js';
 import { Rng } from './random.js';
@@ -111,7 +112,7 @@ export class Sequential {
   }
 
   zeroGrad(): void {
-    this.grads.fill(0);
+    zeroFill(this.grads);
   }
 
   // x (B, inputSize) -> y (B, outputSize), a buffer owned by the last layer

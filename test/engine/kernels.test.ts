@@ -9,6 +9,7 @@ import * as fast from '../../src/engine/kernels/matmul.js';
 import * as reference from '../../src/engine/kernels/matmul-reference.js';
 import { wasmRuntime } from '../../src/engine/kernels/wasm/runtime.js';
 import { getActivation } from '../../src/engine/activations.js';
+import { zeroFill } from '../../src/engine/kernels/elementwise.js';
 import { adamRule } from '../../src/engine/optimizers/adam.js';
 import { allocate } from '../../src/engine/tensor.js';
 import { binaryModuleSource, compileKernels } from '../../scripts/build-wasm.js';
@@ -237,6 +238,16 @@ describe.skipIf(rt === null)('WebAssembly SIMD kernels', () => {
       fast.columnSumAccumulate(sumWasm, dy, rows, cols);
       reference.columnSumAccumulate(sumPlain, plain.dy, rows, cols);
       expect(bits(sumWasm), `column sums ${rows}×${cols}`).toEqual(bits(sumPlain));
+    }
+  });
+
+  it('zero exactly the array given, in wasm memory and outside it', () => {
+    for (const inWasm of [true, false]) {
+      const whole = filled(1000, inWasm);
+      const before = Float32Array.from(whole);
+      zeroFill(whole.subarray(3, 997)); // odd offset and length: no rounding to vectors
+      expect(whole.subarray(3, 997).every((v) => v === 0 && !Object.is(v, -0))).toBe(true);
+      expect([...whole.subarray(0, 3), ...whole.subarray(997)]).toEqual([...before.subarray(0, 3), ...before.subarray(997)]);
     }
   });
 

@@ -1,4 +1,12 @@
 import type { FloatArray } from '../tensor.js';
+import { wasmRuntime } from './wasm/runtime.js';
+
+/** values = 0: one bulk fill in wasm memory, where TypedArray.fill is a slow element-wise loop. */
+export function zeroFill(values: FloatArray): void {
+  const rt = values instanceof Float32Array ? wasmRuntime() : null;
+  if (rt && rt.owns(values as Float32Array)) rt.kernels.zero(values.byteOffset, values.byteLength);
+  else values.fill(0);
+}
 
 /** values[start, end) *= factor */
 export function scaleInPlace(values: FloatArray, factor: number, start = 0, end = values.length): void {

@@ -46,6 +46,7 @@ interface KernelExports {
   reluForward(y: number, x: number, n: number): void;
   reluBackward(dx: number, dy: number, x: number, n: number): void;
   columnSumAccumulate(dbias: number, dy: number, n: number, units: number): void;
+  zero(ptr: number, bytes: number): void;
 }
 
 /**
@@ -104,7 +105,7 @@ export class WasmRuntime {
     const bytes = sizeClass(Math.max(length, 1) * 4);
     const offset = this.take(bytes);
     const array = new Float32Array(this.memory.buffer, offset, length);
-    array.fill(0);
+    this.kernels.zero(offset, length * 4); // a pooled block is not clean
     this.registry.register(array, { offset, bytes });
     return array;
   }

@@ -721,3 +721,9 @@ export function columnSumAccumulate(dbias: usize, dy: usize, n: i32, units: i32)
     store<f32>(at, s);
   }
 }
+
+// Zeroes `bytes` bytes at `ptr` with one bulk memory.fill: TypedArray.fill on shared memory is a
+// per-element atomic-safe loop in V8, 8× slower than this for a model's gradients.
+export function zero(ptr: usize, bytes: usize): void {
+  memory.fill(ptr, 0, bytes);
+}
