@@ -21,6 +21,8 @@ interface Entry {
   scannedGeneration: number;
   mtimeMs: number;
   watcher: FSWatcher | null;
+  /** The inode the watch is on: a folder deleted and made again needs a new watch. */
+  ino: number;
 }
 
 export interface LatestVersionOptions {
@@ -32,6 +34,7 @@ export interface LatestVersionOptions {
 export class LatestVersionCache {
   private readonly entries = new Map<string, Entry>();
   private watches = 0;
+  private closed = false;
   private readonly maxAgeMs: number;
   private readonly maxWatches: number;
   private readonly maxEntries: number;
@@ -51,13 +54,18 @@ export class LatestVersionCache {
   async get(name: string): Promise<number | null> {
     let entry = this.entries.get(name);
     if (!entry) {
-      entry = { version: null, scannedAt: -Infinity, generation: 0, scannedGeneration: -1, mtimeMs: NaN, watcher: null };
+      entry = { version: null, scannedAt: -Infinity, generation: 0, scannedGeneration: -1, mtimeMs: NaN, watcher: null, ino: -1 };
       this.entries.set(name, entry);
       this.evictOldest();
     }
-    const fresh = entry.scannedGeneration === entry.generation && Date.now() - entry.scannedAt < this.maxAgeMs;
+    const fresh = entry.scannedGeneration === entry.generation && performance.now() - entry.scannedAt < this.maxAgeMs;
     if (fresh && (entry.watcher !== null || this.mtime(name) === entry.mtimeMs)) return entry.version;
 
+    // A change may have been the folder's own deletion (its watch then goes silent, and a new
+    // folder can even reuse the inode number): after a change, watch afresh; after maxAgeMs
+    // without one, check that the watch is still on the folder there is.
+    const changed = entry.scannedGeneration !== entry.generation;
+    if (entry.watcher !== null && (changed || this.inode(name) !== entry.ino)) this.unwatch(entry);
     if (entry.watcher === null) this.watch(name, entry);
     const generation = entry.generation;
     const mtimeMs = entry.watcher === null ? this.mtime(name) : NaN;
@@ -65,7 +73,7 @@ export class LatestVersionCache {
     // A change during the scan may postdate what it read: answer this call, but do not keep it.
     if (entry.generation === generation && this.entries.get(name) === entry) {
       entry.version = version;
-      entry.scannedAt = Date.now();
+      entry.scannedAt = performance.now();
       entry.scannedGeneration = generation;
       entry.mtimeMs = mtimeMs;
     }
@@ -83,7 +91,9 @@ export class LatestVersionCache {
     return this.watches;
   }
 
+  /** Stops every watch; later calls still answer, from the mtime check. */
   close(): void {
+    this.closed = true;
     for (const entry of this.entries.values()) this.unwatch(entry);
     this.entries.clear();
   }
@@ -96,8 +106,18 @@ export class LatestVersionCache {
     }
   }
 
+  private inode(name: string): number {
+    try {
+      return statSync(this.folderOf(name)).ino;
+    } catch {
+      return -1;
+    }
+  }
+
   private watch(name: string, entry: Entry): void {
-    if (this.watches >= this.maxWatches) return;
+    if (this.closed || this.watches >= this.maxWatches) return;
+    const ino = this.inode(name);
+    if (ino === -1) return; // no folder yet: the mtime check covers it until there is one
     try {
       // Not persistent: a watch must never keep the process alive.
       const watcher = watch(this.folderOf(name), { persistent: false }, () => {
@@ -108,6 +128,7 @@ export class LatestVersionCache {
         this.unwatch(entry);
       });
       entry.watcher = watcher;
+      entry.ino = ino;
       this.watches++;
     } catch {
       // No folder yet, or no watch available: the mtime check covers this entry.

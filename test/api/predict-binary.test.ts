@@ -86,6 +86,15 @@ describe('binary predict bodies', () => {
     expect(problem.errors?.[0]?.path).toBe('body');
   });
 
+  it('refuses other media types and a missing body with a problem, not a crash', async () => {
+    for (const url of ['/v1/models/m/predict', '/v1/models/m/versions/1/predict']) {
+      const text = await t.app.inject({ method: 'POST', url, headers: { 'content-type': 'text/plain' }, payload: '1,2,3' });
+      expect(expectProblem(text, 415).detail).toContain('application/octet-stream');
+      const empty = await t.app.inject({ method: 'POST', url });
+      expect(expectProblem(empty, 400).errors?.[0]?.path).toBe('body');
+    }
+  });
+
   it('is refused by the routes that take JSON only', async () => {
     const res = await t.app.inject({
       method: 'POST',

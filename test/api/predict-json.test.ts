@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FLOAT32_MAX } from '../../src/api/services/data.js';
 import { parsePredictJson, readJsonNumber } from '../../src/api/services/predict-json.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { expectProblem, importModel, tinyCheckpoint, tinySpec } from '../helpers/hardening.js';
@@ -39,7 +40,7 @@ const jsonNumber = fc
   .map(
     ([neg, int, frac, exp]) => `${neg ? '-' : ''}${int}${frac === undefined ? '' : `.${frac}`}${exp ? `${exp[0]}${exp[1]}${exp[2]}` : ''}`,
   )
-  .filter((text) => Math.abs(Number(text)) <= 3.4e38);
+  .filter((text) => Math.abs(Number(text)) <= FLOAT32_MAX);
 
 const ws = fc.constantFrom('', ' ', '\n', '\t ', '\r\n  ');
 
@@ -51,7 +52,18 @@ describe('parsePredictJson', () => {
       }),
       { numRuns: 20000 },
     );
-    for (const text of ['0', '-0', '1e22', '1e-22', '123456789012345e7', '9007199254740993', '0.1', '5e-324', '2.2250738585072014e-308'])
+    for (const text of [
+      '0',
+      '-0',
+      '1e22',
+      '1e-22',
+      '123456789012345e7',
+      '9007199254740993',
+      '0.1',
+      '5e-324',
+      '2.2250738585072014e-308',
+      '3.4028234663852886e38',
+    ])
       expect(Object.is(readJsonNumber(text), JSON.parse(text) as number), text).toBe(true);
   });
 
@@ -65,7 +77,7 @@ describe('parsePredictJson', () => {
   });
 
   it('reads doubles as JSON.stringify writes them, in any layout, key order and runtime', () => {
-    const value = fc.double({ min: -3.4e38, max: 3.4e38, noNaN: true });
+    const value = fc.double({ min: -FLOAT32_MAX, max: FLOAT32_MAX, noNaN: true });
     fc.assert(
       fc.property(
         fc
@@ -122,6 +134,10 @@ describe('parsePredictJson', () => {
       '{"inputs":[[3.5e38]]}',
       '{"inputs":[[1e400]]}',
       `{"inputs":[[1${'0'.repeat(1200)}]]}`,
+      // A long fraction must not offset a huge exponent: JSON.parse reads these as ±Infinity.
+      `{"inputs":[[0.${'0'.repeat(99999)}1e1000000]]}`,
+      `{"inputs":[[-0.${'0'.repeat(99999)}25e1000001]]}`,
+      '{"inputs":[[1e99999999999999999999]]}',
       '{"inputs":[[1]]}\u0000',
       '{"inputs"\u00a0:[[1]]}',
     ];
@@ -158,6 +174,8 @@ describe('JSON predict through the API', () => {
     expect(expectProblem(await post('{"inputs": [[1, 2]]}'), 422).errors?.[0]?.path).toBe('inputs[0]');
     expect(expectProblem(await post('{"inputs": [[1, 2, 3], [1, 2]]}'), 422).errors?.[0]?.path).toBe('inputs[1]');
     expect(expectProblem(await post('{"inputs": [[1, 2, 1e39]]}'), 422).errors?.[0]?.path).toBe('inputs[0][2]');
+    const offsetExponent = `{"inputs": [[1, 2, 0.${'0'.repeat(99999)}1e1000000]]}`;
+    expect(expectProblem(await post(offsetExponent), 422).errors?.[0]?.path).toBe('inputs[0][2]');
     expect(expectProblem(await post('{"inputs": [[1, 2, 3]], "extra": 1}'), 400).detail).toContain('extra');
     expect(expectProblem(await post('{"inputs": [[1, 2, 3]]')).status).toBe(400);
     expectProblem(await post('{"__proto__": {"x": 1}, "inputs": [[1, 2, 3]]}'), 400);

@@ -114,6 +114,38 @@ describe('LatestVersionCache', () => {
     expect(cache.watchCount).toBe(0);
   });
 
+  it('keeps following a folder that is deleted and made again', async () => {
+    await mkdir(folder());
+    let answer: number | null = 1;
+    const cache = new LatestVersionCache(folder, async () => answer);
+    expect(await cache.get('m')).toBe(1);
+    for (let round = 2; round <= 4; round++) {
+      await rm(folder(), { recursive: true, force: true });
+      await mkdir(folder());
+      await settle();
+      answer = round;
+      expect(await cache.get('m')).toBe(round);
+      // The new folder is watched: a change in it is seen at once.
+      answer = round * 10;
+      await writeFile(path.join(folder(), 'x'), '');
+      await settle();
+      expect(await cache.get('m')).toBe(round * 10);
+      expect(cache.watchCount).toBe(1);
+    }
+    cache.close();
+  });
+
+  it('stops watching when closed and still answers', async () => {
+    await mkdir(folder());
+    let answer: number | null = 1;
+    const cache = new LatestVersionCache(folder, async () => answer, { maxWatches: 4 });
+    expect(await cache.get('m')).toBe(1);
+    cache.close();
+    answer = 2;
+    expect(await cache.get('m')).toBe(2);
+    expect(cache.watchCount).toBe(0);
+  });
+
   it('falls back to the folder mtime when no watch can be set, and sees a change at once', async () => {
     await mkdir(folder());
     let scans = 0;

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 import { CheckpointError, modelFromCheckpoint, summarizeModel, validateModelSpec, type Checkpoint } from '../../engine/index.js';
 import { classifierOf } from '../../jobs/runner.js';
 import { VersionCorruptError } from '../../store/registry.js';
-import { Problem, notFound } from '../errors.js';
+import { Problem, badRequest, notFound } from '../errors.js';
 import { checkModelLimits } from '../services/limits.js';
 import { ParsedPredictBody, parsePredictJson } from '../services/predict-json.js';
 import { ModelNameParams, VersionParams, problemResponses } from '../schemas/common.js';
@@ -250,10 +250,21 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   };
   // The type provider cannot infer a body from a per-media-type schema map.
   type PredictInput = Static<typeof PredictBody> | ParsedPredictBody | Uint8Array;
-  const predict = (name: string, version: number | null, body: PredictInput, runtime: 'engine' | 'onnx' | undefined) =>
-    body instanceof Uint8Array
-      ? predictor.predict(name, version, body, runtime ?? 'engine')
-      : predictor.predict(name, version, body.inputs, body.runtime ?? runtime ?? 'engine');
+  const predict = (name: string, version: number | null, body: unknown, runtime: 'engine' | 'onnx' | undefined) => {
+    // Fastify validates only the media types the schema lists; any other parser's body (text/plain
+    // is built in) and a missing body arrive here unchecked.
+    if (body === undefined || body === null) throw badRequest('the request has no body', [{ path: 'body', message: 'body is required' }]);
+    if (!(body instanceof Uint8Array) && !(body instanceof ParsedPredictBody) && (typeof body !== 'object' || Array.isArray(body)))
+      throw new Problem(
+        415,
+        'unsupported-media-type',
+        'send {"inputs": [[…]]} as application/json, or float32 rows as application/octet-stream',
+      );
+    const input = body as PredictInput;
+    return input instanceof Uint8Array
+      ? predictor.predict(name, version, input, runtime ?? 'engine')
+      : predictor.predict(name, version, input.inputs, input.runtime ?? runtime ?? 'engine');
+  };
 
   app.post(
     '/v1/models/:name/predict',
@@ -262,7 +273,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       bodyLimit: config.predictBodyLimit,
       schema: { summary: 'Predict with the latest version', params: ModelNameParams, ...predictSchema },
     },
-    async (request) => predict(request.params.name, null, request.body as PredictInput, request.query.runtime),
+    async (request) => predict(request.params.name, null, request.body, request.query.runtime),
   );
 
   app.post(
@@ -272,6 +283,6 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       bodyLimit: config.predictBodyLimit,
       schema: { summary: 'Predict with a given version', params: VersionParams, ...predictSchema },
     },
-    async (request) => predict(request.params.name, request.params.version, request.body as PredictInput, request.query.runtime),
+    async (request) => predict(request.params.name, request.params.version, request.body, request.query.runtime),
   );
 };

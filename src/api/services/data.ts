@@ -1,6 +1,9 @@
 /** Converting JSON rows into float32 buffers, with errors that point at the offending cell. */
 import { unprocessable, type FieldIssue } from '../errors.js';
 
+/** The largest finite float32: a number above it would become Infinity when stored. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
 export interface Matrix {
   values: Float32Array;
   rows: number;
@@ -30,7 +33,7 @@ export function toMatrix(rows: number[][], width: number | null, path: string): 
     if (row.length !== w) throw widthMismatch(path, r, row.length, w, width === null);
     for (let j = 0; j < w; j++) {
       const v = row[j]!;
-      if (!Number.isFinite(v) || Math.abs(v) > 3.4e38) {
+      if (!Number.isFinite(v) || Math.abs(v) > FLOAT32_MAX) {
         const message = `${path}[${r}][${j}] must be a finite float32 number`;
         throw unprocessable(message, [{ path: `${path}[${r}][${j}]`, message }]);
       }

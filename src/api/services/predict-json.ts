@@ -10,7 +10,7 @@
  * the body goes through JSON.parse and the schema as before, so every error keeps its message.
  * Values are bit-identical to JSON.parse followed by a float32 store (tested on random numbers).
  */
-import type { Matrix } from './data.js';
+import { FLOAT32_MAX, type Matrix } from './data.js';
 
 /** A predict body the fast path read; by construction it satisfies PredictBody. */
 export class ParsedPredictBody {
@@ -44,8 +44,6 @@ const UPPER_E = 0x45;
 const POW10 = [
   1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
-/** The bound toMatrix applies, so both paths accept the same values. */
-const FLOAT32_LIMIT = 3.4e38;
 /** Longer numbers go to the general path (String.fromCharCode spreads its arguments). */
 const MAX_NUMBER_LENGTH = 1000;
 
@@ -144,11 +142,14 @@ class Reader {
       if (c === undefined || c < ZERO || c > NINE) throw BAIL;
       let e = 0;
       while (c !== undefined && c >= ZERO && c <= NINE) {
-        if (e < 100000) e = e * 10 + (c - ZERO);
+        e = e * 10 + (c - ZERO);
         c = b[++this.pos];
       }
       exponent += sign * e;
     }
+    // Long numbers (a long run of fraction digits could offset a huge exponent, and the
+    // exponent itself could overflow) are the general path's, as are the ones Number() must read.
+    if (this.pos - start > MAX_NUMBER_LENGTH) throw BAIL;
     let value: number;
     if (digits <= 15 && exponent >= -22 && exponent <= 22) {
       // Clinger's fast path: an exact mantissa times or divided by an exact power of ten is one
@@ -156,10 +157,9 @@ class Reader {
       value = exponent >= 0 ? mantissa * POW10[exponent]! : mantissa / POW10[-exponent]!;
       if (negative) value = -value;
     } else {
-      if (this.pos - start > MAX_NUMBER_LENGTH) throw BAIL;
       value = Number(String.fromCharCode(...b.subarray(start, this.pos)));
     }
-    if (!(Math.abs(value) <= FLOAT32_LIMIT)) throw BAIL; // the general path names the bad value
+    if (!(Math.abs(value) <= FLOAT32_MAX)) throw BAIL; // the general path names the bad value
     return value;
   }
 

@@ -53,10 +53,10 @@ interface KernelExports {
  * Control block layout (Int32 slots) shared with the helper thread. `state`: 0 idle, 1 a task
  * is open for the helper to join, 2 the helper joined it. `next`: the next chunk to take;
  * `chunk`: its size (columns of a product, elements of an update); `helperChunks`: how many the
- * helper has taken in all (tests check it takes part). Float arguments go in a
+ * helper has taken in all (tests check it takes part); `failed`: the helper's share threw. Float arguments go in a
  * Float64 view after the Int32 slots.
  */
-const CTRL = { seq: 0, done: 1, state: 2, next: 3, chunks: 4, chunk: 5, task: 6, helperChunks: 7, args: 8 } as const;
+const CTRL = { seq: 0, done: 1, state: 2, next: 3, chunks: 4, chunk: 5, task: 6, helperChunks: 7, failed: 8, args: 9 } as const;
 const ARGS = 13;
 const FLOAT_ARGS = 4;
 const CONTROL_BYTES = 8 * Math.ceil((4 * (CTRL.args + ARGS)) / 8);
@@ -80,6 +80,7 @@ export class WasmRuntime {
   private helper: Helper | null = null;
   private threads = 1;
   private readonly mainPack = { offset: 0, bytes: 0 };
+  private helperPack = { offset: 0, bytes: 0 };
 
   constructor(module: WebAssembly.Module) {
     this.module = module;
@@ -251,18 +252,25 @@ export class WasmRuntime {
     control[CTRL.chunk] = chunk;
     Atomics.store(control, CTRL.next, 0);
     Atomics.store(control, CTRL.done, 0);
+    Atomics.store(control, CTRL.failed, 0);
     Atomics.store(control, CTRL.state, OPEN);
     helper.seq += 1;
     Atomics.store(control, CTRL.seq, helper.seq);
     Atomics.notify(control, CTRL.seq);
-    for (let i = Atomics.add(control, CTRL.next, 1); i < chunks; i = Atomics.add(control, CTRL.next, 1)) run(i * chunk);
-    // Close the task to a helper that has not joined yet; one that has is finishing its chunk.
-    if (Atomics.compareExchange(control, CTRL.state, OPEN, 0) === OPEN) return;
-    let spins = 0;
-    while (Atomics.load(control, CTRL.done) === 0) {
-      if (++spins > 2000) Atomics.wait(control, CTRL.done, 0, 50);
+    try {
+      for (let i = Atomics.add(control, CTRL.next, 1); i < chunks; i = Atomics.add(control, CTRL.next, 1)) run(i * chunk);
+    } finally {
+      // Close the task to a helper that has not joined yet; one that has is finishing its chunk,
+      // and must be done with it before the next task rewrites the control block.
+      if (Atomics.compareExchange(control, CTRL.state, OPEN, 0) !== OPEN) {
+        let spins = 0;
+        while (Atomics.load(control, CTRL.done) === 0) {
+          if (++spins > 2000) Atomics.wait(control, CTRL.done, 0, 50);
+        }
+        Atomics.store(control, CTRL.state, 0);
+      }
     }
-    Atomics.store(control, CTRL.state, 0);
+    if (Atomics.load(control, CTRL.failed) !== 0) throw new Error(`the kernel helper thread failed on its share of a task (${task})`);
   }
 
   /** Chunks of shared work the helper thread has taken so far (0 without a helper). */
@@ -277,11 +285,13 @@ export class WasmRuntime {
       const floats = new Float64Array(shared, CONTROL_BYTES, FLOAT_ARGS);
       const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module: this.module, memory: this.memory, shared } });
       worker.unref();
-      this.helper = { worker, control, floats, seq: 0, pack: 0, packBytes: 0 };
+      // A helper made again after setThreads(1) reuses the last one's pack: scratch is never freed.
+      this.helper = { worker, control, floats, seq: 0, pack: this.helperPack.offset, packBytes: this.helperPack.bytes };
     }
     if (this.helper.packBytes < packBytes) {
       this.helper.packBytes = sizeClass(Math.max(packBytes, 64 * 1024));
       this.helper.pack = this.scratch(this.helper.packBytes);
+      this.helperPack = { offset: this.helper.pack, bytes: this.helper.packBytes };
     }
     return this.helper;
   }
@@ -328,17 +338,22 @@ for (;;) {
   const task = control[${CTRL.task}];
   const chunks = control[${CTRL.chunks}];
   const size = control[${CTRL.chunk}];
-  for (let i = Atomics.add(control, ${CTRL.next}, 1); i < chunks; i = Atomics.add(control, ${CTRL.next}, 1)) {
-    Atomics.add(control, ${CTRL.helperChunks}, 1);
-    const start = i * size;
-    if (task === ${TASK.gemm}) {
-      const n = control[a + 6];
-      gemmT(control[a], control[a + 1], control[a + 2], control[a + 3], control[a + 4], control[a + 5], n, control[a + 7], control[a + 8], start, Math.min(n, start + size), control[a + 11], control[a + 12]);
-    } else {
-      const o = 4 * start;
-      const vhat = control[a + 4];
-      adam(control[a] + o, control[a + 1] + o, control[a + 2] + o, control[a + 3] + o, vhat ? vhat + o : 0, Math.min(size, control[a + 5] - start), floats[0], floats[1], floats[2], floats[3]);
+  try {
+    for (let i = Atomics.add(control, ${CTRL.next}, 1); i < chunks; i = Atomics.add(control, ${CTRL.next}, 1)) {
+      Atomics.add(control, ${CTRL.helperChunks}, 1);
+      const start = i * size;
+      if (task === ${TASK.gemm}) {
+        const n = control[a + 6];
+        gemmT(control[a], control[a + 1], control[a + 2], control[a + 3], control[a + 4], control[a + 5], n, control[a + 7], control[a + 8], start, Math.min(n, start + size), control[a + 11], control[a + 12]);
+      } else {
+        const o = 4 * start;
+        const vhat = control[a + 4];
+        adam(control[a] + o, control[a + 1] + o, control[a + 2] + o, control[a + 3] + o, vhat ? vhat + o : 0, Math.min(size, control[a + 5] - start), floats[0], floats[1], floats[2], floats[3]);
+      }
     }
+  } catch {
+    // A trap in a kernel: the main thread sees the flag and throws; this thread waits for the next task.
+    Atomics.store(control, ${CTRL.failed}, 1);
   }
   Atomics.store(control, ${CTRL.done}, 1);
   Atomics.notify(control, ${CTRL.done});
