@@ -12,6 +12,9 @@ import { Rng } from './random.js';
 import type { ModelSpec } from './spec.js';
 import { GrowableBuffer, allocate, shapeSize, type DType, type FloatArray } from './tensor.js';
 
+/** Inference never draws from it (dropout is off): one shared instance, not one per call. */
+const INFERENCE_RNG = new Rng(0);
+
 export interface WeightEntry {
   layer: number;
   name: string;
@@ -147,11 +150,10 @@ export class Sequential {
   predict(x: FloatArray, rows: number, batchSize = 256): FloatArray {
     // The result goes back to the caller, not to a kernel: a plain array, not wasm memory.
     const out = this.dtype === 'float64' ? new Float64Array(rows * this.outputSize) : new Float32Array(rows * this.outputSize);
-    const rng = new Rng(0); // unused at inference: dropout is off
     for (let start = 0; start < rows; start += batchSize) {
       const count = Math.min(batchSize, rows - start);
       const input = this.toDType(x.subarray(start * this.inputSize, (start + count) * this.inputSize), count);
-      const y = this.forward(input, count, false, rng);
+      const y = this.forward(input, count, false, INFERENCE_RNG);
       out.set(y.subarray(0, count * this.outputSize), start * this.outputSize);
     }
     return out;
