@@ -63,7 +63,7 @@ const CONTROL_BYTES = 8 * Math.ceil((4 * (CTRL.args + ARGS)) / 8);
 const OPEN = 1;
 const JOINED = 2;
 const TASK = { gemm: 0, adam: 1 } as const;
-const HELPER_SPINS = 200_000;
+const HELPER_SPINS = 2000;
 /** Chunks per task: enough for one thread to take over when the other is late. */
 const TARGET_CHUNKS = 8;
 /** Updates smaller than this stay on one thread (the handoff would cost more). */
@@ -315,10 +315,10 @@ function sizeClass(bytes: number): number {
 }
 
 // The helper thread: waits for a new sequence number, joins the task if it is still open,
-// takes chunks until none is left, signals. It spins a while (HELPER_SPINS loads, a fraction
-// of a millisecond) before it sleeps: a training step's products come a few tens of µs apart,
-// and waking from Atomics.wait took long enough that the helper joined late and took ~37% of
-// the chunks instead of ~44%. It reads the arguments only after joining, so a
+// takes chunks until none is left, signals. It spins only briefly (HELPER_SPINS loads) before
+// it sleeps: on these vCPUs a spinning helper slowed the main thread's own work (unsplit
+// products ran at 23 instead of 39 GFLOP/s, the small model trained ~15% slower), and longer
+// spins gained nothing measurable on the big model. It reads the arguments only after joining, so a
 // late helper that joins a newer task than the one it woke for works on the right one.
 const HELPER_SOURCE = `
 const { workerData } = require('node:worker_threads');
