@@ -52,6 +52,16 @@ describe.skipIf(!redisServerAvailable())('queue mode under faults (BullMQ)', () 
   let dataDir: string;
   let app: FastifyInstance;
   let queue: Queue;
+
+  /**
+   * The BullMQ job once BullMQ has finished it: its bookkeeping (attemptsMade, finishedOn) is
+   * written after the processor returns, i.e. just after Kiln's record says completed.
+   */
+  const finishedInBull = (id: string) =>
+    waitFor('BullMQ to finish the job', async () => {
+      const bull = await queue.getJob(id);
+      return bull?.finishedOn ? bull : undefined;
+    });
   let datasetId: string;
   const workers: WorkerProcess[] = [];
 
@@ -151,7 +161,7 @@ describe.skipIf(!redisServerAvailable())('queue mode under faults (BullMQ)', () 
     process.kill(lease.pid, 'SIGKILL');
     const done = await expectCompletedOnce(job.id, 'oom', 8);
     expect(done.attempts).toBe(2);
-    const bull = await queue.getJob(job.id);
+    const bull = await finishedInBull(job.id);
     expect(bull?.attemptsMade).toBe(2); // one failed attempt, one that completed
     expect(bull?.processedBy).toBe('w-oom');
   });
@@ -245,7 +255,7 @@ describe.skipIf(!redisServerAvailable())('queue mode under faults (BullMQ)', () 
 
     const done = await expectCompletedOnce(job.id, 'handoff', 12);
     expect(done.attempts).toBe(2);
-    const bull = await queue.getJob(job.id);
+    const bull = await finishedInBull(job.id);
     expect(bull?.processedBy).toBe(other.name);
     // Two starts, one attempt: a hand-over does not count against the retry budget.
     expect(bull?.attemptsStarted).toBe(2);
