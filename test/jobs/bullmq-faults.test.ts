@@ -175,7 +175,7 @@ describe.skipIf(!redisServerAvailable())('queue mode under faults (BullMQ)', () 
     for (const [i, job] of jobs.entries()) {
       const done = await expectCompletedOnce(job.id, names[i]!, 3);
       expect(done.attempts).toBe(1);
-      const bull = await queue.getJob(job.id);
+      const bull = await finishedInBull(job.id);
       expect(await bull?.getState()).toBe('completed');
       expect(bull?.attemptsStarted).toBe(1);
       ranBy.add(bull!.processedBy!);
