@@ -1,10 +1,10 @@
 import type { FloatArray } from '../tensor.js';
-import { wasmRuntime } from './wasm/runtime.js';
+import { wasmRuntimeFor } from './wasm/runtime.js';
 
 /** values = 0: one bulk fill in wasm memory, where TypedArray.fill is a slow element-wise loop. */
 export function zeroFill(values: FloatArray): void {
-  const rt = values instanceof Float32Array ? wasmRuntime() : null;
-  if (rt && rt.owns(values as Float32Array)) rt.kernels.zero(values.byteOffset, values.byteLength);
+  const rt = wasmRuntimeFor(values);
+  if (rt) rt.kernels.zero(values.byteOffset, values.byteLength);
   else values.fill(0);
 }
 

@@ -8,7 +8,7 @@
  */
 import type { FloatArray } from '../tensor.js';
 import * as reference from './matmul-reference.js';
-import { wasmRuntime, type WasmRuntime } from './wasm/runtime.js';
+import { wasmRuntime, wasmRuntimeFor, type WasmRuntime } from './wasm/runtime.js';
 
 /** Scratch regions for operands that are not in wasm memory, reused across calls. */
 const slots: { offset: number; bytes: number }[] = [];
@@ -86,8 +86,7 @@ export function matmulTransposeAAccumulate(dw: FloatArray, x: FloatArray, dy: Fl
 // dbias (U) += column sums of dy (N, U): in SIMD when both live in wasm memory (a copy would
 // cost more than the sum), with the reference's order of additions.
 export function columnSumAccumulate(dbias: FloatArray, dy: FloatArray, n: number, units: number): void {
-  const rt = dbias instanceof Float32Array && dy instanceof Float32Array ? wasmRuntime() : null;
-  if (rt && rt.owns(dbias as Float32Array) && rt.owns(dy as Float32Array))
-    rt.kernels.columnSumAccumulate(dbias.byteOffset, dy.byteOffset, n, units);
+  const rt = wasmRuntimeFor(dbias, dy);
+  if (rt) rt.kernels.columnSumAccumulate(dbias.byteOffset, dy.byteOffset, n, units);
   else reference.columnSumAccumulate(dbias, dy, n, units);
 }

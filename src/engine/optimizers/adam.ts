@@ -1,4 +1,4 @@
-import { wasmRuntime } from '../kernels/wasm/runtime.js';
+import { wasmRuntimeFor } from '../kernels/wasm/runtime.js';
 import type { UpdateRule } from './optimizer.js';
 
 /**
@@ -14,16 +14,8 @@ export function adamRule(beta1: number, beta2: number, epsilon: number, amsgrad:
       const v = slots['v']!;
       const vhat = amsgrad ? slots['vhat']! : null;
       const alpha = (lr * Math.sqrt(1 - Math.pow(beta2, step))) / (1 - Math.pow(beta1, step));
-      const rt = wasmRuntime();
-      if (
-        rt &&
-        params instanceof Float32Array &&
-        rt.owns(params) &&
-        rt.owns(grads as Float32Array) &&
-        rt.owns(m as Float32Array) &&
-        rt.owns(v as Float32Array) &&
-        (!vhat || rt.owns(vhat as Float32Array))
-      ) {
+      const rt = wasmRuntimeFor(params, grads, m, v, vhat);
+      if (rt) {
         // The same update in SIMD, on the arenas in place (shared with the helper thread when large).
         rt.adam(
           params.byteOffset,

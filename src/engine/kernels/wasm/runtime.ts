@@ -362,6 +362,17 @@ for (;;) {
 
 let runtime: WasmRuntime | null | undefined;
 
+/**
+ * The runtime when every given array is float32 in its memory, so a kernel can run on them in
+ * place; null otherwise (float64, buffers from elsewhere, no SIMD). Null operands are skipped.
+ */
+export function wasmRuntimeFor(...arrays: (Float32Array | Float64Array | null)[]): WasmRuntime | null {
+  const rt = wasmRuntime();
+  if (!rt) return null;
+  for (const a of arrays) if (a !== null && !(a instanceof Float32Array && rt.owns(a))) return null;
+  return rt;
+}
+
 /** The shared runtime, or null where WebAssembly SIMD with shared memory is unavailable. */
 export function wasmRuntime(): WasmRuntime | null {
   if (runtime === undefined) {
