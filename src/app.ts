@@ -124,16 +124,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     predictor: new Predictor(registry, config.predictMaxRows, onnxRunner),
     ...(onnxPublish ? { onnxPublish } : {}),
     idempotency: new IdempotencyStore(config.dataDir),
-    limits: {
-      maxDatasetRows: config.maxDatasetRows,
-      maxFeatures: config.maxFeatures,
-      maxParams: config.maxParams,
-      maxEpochs: config.maxEpochs,
-      maxBatchSize: config.maxBatchSize,
-      maxActiveJobsPerCaller: config.maxActiveJobsPerCaller,
-      maxTrainingSeconds: config.maxTrainingSeconds,
-      memoryBudgetBytes: config.memoryBudgetBytes,
-    },
+    limits: config,
     apiKeys: options.apiKeys ?? loadApiKeys(config.apiKeys, config.apiKeysFile),
   };
   app.decorate('kiln', kiln);

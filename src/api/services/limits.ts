@@ -3,18 +3,21 @@
  * and the limit (and the environment variable that raises it).
  */
 import { estimateTrainingMemory, summarizeModel, type ModelSpec, type TrainingConfig } from '../../engine/index.js';
+import type { Config } from '../../config.js';
 import { Problem, type FieldIssue } from '../errors.js';
 
-export interface Limits {
-  maxDatasetRows: number;
-  maxFeatures: number;
-  maxParams: number;
-  maxEpochs: number;
-  maxBatchSize: number;
-  maxActiveJobsPerCaller: number;
-  maxTrainingSeconds: number;
-  memoryBudgetBytes: number;
-}
+/** The settings (see config.ts and the README) the checks below enforce. */
+export type Limits = Pick<
+  Config,
+  | 'maxDatasetRows'
+  | 'maxFeatures'
+  | 'maxParams'
+  | 'maxEpochs'
+  | 'maxBatchSize'
+  | 'maxActiveJobsPerCaller'
+  | 'maxTrainingSeconds'
+  | 'memoryBudgetBytes'
+>;
 
 const limitProblem = (path: string, message: string): Problem =>
   new Problem(422, 'limit-exceeded', message, [{ path, message } satisfies FieldIssue]);
