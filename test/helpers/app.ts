@@ -13,10 +13,14 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function createTestApp(overrides: Partial<Config> = {}, options: BuildOptions = {}): Promise<TestApp> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'kiln-test-'));
-  // Load shedding is off by default: CPU-heavy test runs would trip it; the overload tests turn it on.
-  const config: Config = { ...loadConfig({}), dataDir, workerConcurrency: 1, progressIntervalMs: 50, maxEventLoopDelayMs: 0, ...overrides };
+/** Builds an app on an existing DATA_DIR (left in place on close, unless `removeDir`). */
+export async function createAppAt(
+  dataDir: string,
+  overrides: Partial<Config> = {},
+  options: BuildOptions = {},
+  removeDir = false,
+): Promise<TestApp> {
+  const config: Config = { ...loadConfig({}), dataDir, workerConcurrency: 0, progressIntervalMs: 50, ...overrides };
   const app = await buildApp(config, { logger: false, ...options });
   await app.ready();
   return {
@@ -24,9 +28,15 @@ export async function createTestApp(overrides: Partial<Config> = {}, options: Bu
     config,
     async close() {
       await app.close();
-      await rm(dataDir, { recursive: true, force: true });
+      if (removeDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+export async function createTestApp(overrides: Partial<Config> = {}, options: BuildOptions = {}): Promise<TestApp> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'kiln-test-'));
+  // Load shedding is off by default: CPU-heavy test runs would trip it; the overload tests turn it on.
+  return createAppAt(dataDir, { workerConcurrency: 1, maxEventLoopDelayMs: 0, ...overrides }, options, true);
 }
 
 const TERMINAL = ['completed', 'failed', 'cancelled'];

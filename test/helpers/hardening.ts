@@ -10,33 +10,12 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
-import { buildApp, type BuildOptions } from '../../src/app.js';
 import { parseApiKeys, type ApiKey } from '../../src/api/plugins/auth.js';
-import { loadConfig, type Config } from '../../src/config.js';
 import { Sequential, toCheckpoint, type Checkpoint, type ModelSpec } from '../../src/engine/index.js';
-import type { TestApp } from './app.js';
 
 const run = promisify(execFile);
 
-/** Builds an app on an existing DATA_DIR (left in place on close, unless `removeDir`). */
-export async function createAppAt(
-  dataDir: string,
-  overrides: Partial<Config> = {},
-  options: BuildOptions = {},
-  removeDir = false,
-): Promise<TestApp> {
-  const config: Config = { ...loadConfig({}), dataDir, workerConcurrency: 0, progressIntervalMs: 50, ...overrides };
-  const app = await buildApp(config, { logger: false, ...options });
-  await app.ready();
-  return {
-    app,
-    config,
-    async close() {
-      await app.close();
-      if (removeDir) await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
+export { createAppAt } from './app.js';
 
 /** A pino destination that keeps every line, for assertions on what was (not) logged. */
 export class LogCapture extends Writable {
