@@ -59,16 +59,16 @@ export class LatestVersionCache {
       this.evictOldest();
     }
     const fresh = entry.scannedGeneration === entry.generation && performance.now() - entry.scannedAt < this.maxAgeMs;
-    if (fresh && (entry.watcher !== null || this.mtime(name) === entry.mtimeMs)) return entry.version;
+    if (fresh && (entry.watcher !== null || this.folder(name).mtimeMs === entry.mtimeMs)) return entry.version;
 
     // A change may have been the folder's own deletion (its watch then goes silent, and a new
     // folder can even reuse the inode number): after a change, watch afresh; after maxAgeMs
     // without one, check that the watch is still on the folder there is.
     const changed = entry.scannedGeneration !== entry.generation;
-    if (entry.watcher !== null && (changed || this.inode(name) !== entry.ino)) this.unwatch(entry);
+    if (entry.watcher !== null && (changed || this.folder(name).ino !== entry.ino)) this.unwatch(entry);
     if (entry.watcher === null) this.watch(name, entry);
     const generation = entry.generation;
-    const mtimeMs = entry.watcher === null ? this.mtime(name) : NaN;
+    const mtimeMs = entry.watcher === null ? this.folder(name).mtimeMs : NaN;
     const version = await this.scan(name);
     // A change during the scan may postdate what it read: answer this call, but do not keep it.
     if (entry.generation === generation && this.entries.get(name) === entry) {
@@ -98,25 +98,19 @@ export class LatestVersionCache {
     this.entries.clear();
   }
 
-  private mtime(name: string): number {
+  /** The folder's mtime and inode; -1 for both when it does not exist. */
+  private folder(name: string): { mtimeMs: number; ino: number } {
     try {
-      return statSync(this.folderOf(name)).mtimeMs;
+      const stat = statSync(this.folderOf(name));
+      return { mtimeMs: stat.mtimeMs, ino: stat.ino };
     } catch {
-      return -1;
-    }
-  }
-
-  private inode(name: string): number {
-    try {
-      return statSync(this.folderOf(name)).ino;
-    } catch {
-      return -1;
+      return { mtimeMs: -1, ino: -1 };
     }
   }
 
   private watch(name: string, entry: Entry): void {
     if (this.closed || this.watches >= this.maxWatches) return;
-    const ino = this.inode(name);
+    const { ino } = this.folder(name);
     if (ino === -1) return; // no folder yet: the mtime check covers it until there is one
     try {
       // Not persistent: a watch must never keep the process alive.
