@@ -125,8 +125,10 @@ function benchMatmul(config: BenchConfig, c: MatmulCase, threads: number): Matmu
 async function benchMatmuls(config: BenchConfig, threads: number, result: CompetitorResult): Promise<void> {
   // The ceiling with as many threads as the kernels may use: a few samples first, then one after
   // every kernel, so the ceiling is sampled across the whole task.
-  const one = await PeakMeter.create(1, config.matmulSampleMs);
-  const meter = threads >= 2 ? await PeakMeter.create(2, config.matmulSampleMs) : one;
+  // The ceiling of the arithmetic the kernels do: fused multiply-adds in their relaxed-SIMD build.
+  const fma = kernelBackend() === 'wasm-simd-fma';
+  const one = await PeakMeter.create(1, config.matmulSampleMs, fma);
+  const meter = threads >= 2 ? await PeakMeter.create(2, config.matmulSampleMs, fma) : one;
   const oneSamples: PeakSample[] = [];
   const samples: PeakSample[] = [];
   const take = (): void => {
@@ -144,6 +146,7 @@ async function benchMatmuls(config: BenchConfig, threads: number, result: Compet
   const mine = rates(samples);
   const single = meter === one ? mine : rates(oneSamples);
   result.peak = {
+    fma,
     unroll: 4,
     variants: one.scan,
     bestAccumulators: one.accumulators,
@@ -194,10 +197,10 @@ export async function runKiln(
   setKernelThreads(threads);
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   const backend = kernelBackend();
-  const threadNote = backend === 'wasm-simd' ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ', 1 thread (no wasm)';
+  const threadNote = backend !== 'typescript' ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ', 1 thread (no wasm)';
   const result = emptyResult(NAME, `kiln ${pkg.version} (node ${process.version}, ${backend}${threadNote})`);
   result.backend = backend;
-  result.threads = backend === 'wasm-simd' ? threads : 1;
+  result.threads = backend !== 'typescript' ? threads : 1;
   if (tasks.includes('train')) {
     for (const w of config.workloads) result.train.push(await trainWorkload(config, w));
   }

@@ -317,7 +317,7 @@ function matmulReport(config: BenchConfig, results: CompetitorResult[], goals: G
     if (!k || !p) continue;
     const rates = k === kiln ? p.twoThreads : p.oneThread;
     out.push(
-      `   WebAssembly SIMD ceiling in the ${k.competitor} process (independent f32x4.mul+f32x4.add on registers, ${p.bestAccumulators} accumulators, ` +
+      `   WebAssembly SIMD ceiling in the ${k.competitor} process (independent ${p.fma ? 'fused f32x4.relaxed_madd' : 'f32x4.mul+f32x4.add'} on registers, ${p.bestAccumulators} accumulators, ` +
         `measured next to the kernels): ${gf(rates.perCore)} GFLOP per CPU-second per core, ${gf(rates.wall)} GFLOP/s wall on ${k === kiln ? '2 threads' : '1 thread'}` +
         (k === kiln ? ` = ${ratio(scaling)} its 1-thread ceiling (${gf(p.oneThread.wall)})` : ''),
     );

@@ -1,19 +1,20 @@
 /**
  * The WebAssembly SIMD ceiling of this machine, in GFLOP/s: a tiny hand-assembled wasm module
- * whose functions do nothing but independent `f32x4.mul` + `f32x4.add` on registers, in a loop.
- * Kiln's kernels are plain wasm SIMD (no FMA, which wasm has only as relaxed-simd), so one
- * multiply and one add per lane and step is exactly the arithmetic they do; the ceiling is how
- * fast this engine (V8) on this CPU can issue it.
+ * whose functions do nothing but independent multiply-adds on registers, in a loop, with the
+ * arithmetic Kiln's kernels do: `f32x4.relaxed_madd` (one fused multiply-add per lane and step)
+ * when they run their relaxed-SIMD build, `f32x4.mul` + `f32x4.add` when they run the plain one.
+ * The ceiling is how fast this engine (V8) on this CPU can issue that arithmetic.
  *
  *   tsx bench/simd-peak.ts --json
  *
  * Each function `peakN(iters) -> f32` keeps N v128 accumulators, and each loop iteration
- * updates every one of them `UNROLL` times: acc ← acc·m + a (8 flops per update). The chains
+ * updates every one of them `UNROLL` times: acc ← acc·m + a (8 flops per update, fused or not). The chains
  * are independent, so with enough of them the loop is bound by the multiply and add
  * throughput, not their latency. The best N is the 1-thread ceiling; the 2-thread ceiling runs
  * that function on two worker threads at once and adds up their rates.
  */
 import { pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { QUICK, RESULT_PREFIX, median, progress, spread, type PeakResult, type PeakVariant } from './workloads.js';
 
@@ -67,9 +68,10 @@ const F32X4_SPLAT = [OP.simd, ...uleb(0x13)];
 const F32X4_EXTRACT_LANE = [OP.simd, ...uleb(0x1f)];
 const F32X4_ADD = [OP.simd, ...uleb(0xe4)];
 const F32X4_MUL = [OP.simd, ...uleb(0xe6)];
+const F32X4_RELAXED_MADD = [OP.simd, ...uleb(0x105)];
 
 /** Body of peakN: param 0 = iterations; locals 1..N accumulators, N+1 = m, N+2 = a. */
-function peakBody(n: number): number[] {
+function peakBody(n: number, fma: boolean): number[] {
   const m = n + 1;
   const a = n + 2;
   const code: number[] = [];
@@ -81,7 +83,8 @@ function peakBody(n: number): number[] {
   code.push(OP.loop, OP.voidBlock);
   for (let u = 0; u < UNROLL; u++) {
     for (let i = 0; i < n; i++) {
-      code.push(OP.localGet, 1 + i, OP.localGet, m, ...F32X4_MUL, OP.localGet, a, ...F32X4_ADD, OP.localSet, 1 + i);
+      if (fma) code.push(OP.localGet, 1 + i, OP.localGet, m, OP.localGet, a, ...F32X4_RELAXED_MADD, OP.localSet, 1 + i);
+      else code.push(OP.localGet, 1 + i, OP.localGet, m, ...F32X4_MUL, OP.localGet, a, ...F32X4_ADD, OP.localSet, 1 + i);
     }
   }
   code.push(OP.localGet, 0, OP.i32Const, 1, OP.i32Sub, OP.localTee, 0, OP.brIf, 0, OP.end);
@@ -93,8 +96,12 @@ function peakBody(n: number): number[] {
   return [...uleb(body.length), ...body];
 }
 
-/** A module exporting `peak<N>(iters: i32) -> f32` for every N in `accumulators`. */
-export function peakModuleBytes(accumulators: readonly number[] = ACCUMULATORS): Uint8Array<ArrayBuffer> {
+/**
+ * A module exporting `peak<N>(iters: i32) -> f32` for every N in `accumulators`, with fused
+ * multiply-adds when `fma` (relaxed SIMD: on Node 20 V8 needs its flag, which the kernels'
+ * runtime sets; see fmaAvailable).
+ */
+export function peakModuleBytes(accumulators: readonly number[] = ACCUMULATORS, fma = false): Uint8Array<ArrayBuffer> {
   const count = accumulators.length;
   const bytes = [
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
@@ -102,7 +109,7 @@ export function peakModuleBytes(accumulators: readonly number[] = ACCUMULATORS):
     ...section(1, [...uleb(1), 0x60, ...uleb(1), 0x7f, ...uleb(1), 0x7d]),
     ...section(3, [...uleb(count), ...accumulators.map(() => 0)]),
     ...section(7, [...uleb(count), ...accumulators.flatMap((n, i) => [...utf8(`peak${n}`), 0x00, ...uleb(i)])]),
-    ...section(10, [...uleb(count), ...accumulators.flatMap((n) => peakBody(n))]),
+    ...section(10, [...uleb(count), ...accumulators.flatMap((n) => peakBody(n, fma))]),
   ];
   return new Uint8Array(bytes);
 }
@@ -128,8 +135,16 @@ export function rates(samples: readonly PeakSample[]): { wall: number; perCore: 
   return { wall: median(wall), perCore: median(perCore), wallSpread: spread(wall), perCoreSpread: spread(perCore) };
 }
 
-function peakExports(): Record<string, PeakFn> {
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(peakModuleBytes()));
+/** Whether relaxed SIMD validates here, turning on V8's flag for it as the kernels' runtime does. */
+export function fmaAvailable(): boolean {
+  const bytes = peakModuleBytes([4], true);
+  if (WebAssembly.validate(bytes)) return true;
+  setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(bytes);
+}
+
+function peakExports(fma: boolean): Record<string, PeakFn> {
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(peakModuleBytes(ACCUMULATORS, fma)));
   return instance.exports as unknown as Record<string, PeakFn>;
 }
 
@@ -184,6 +199,7 @@ control[4] = sink === sink ? 0 : 1;
  */
 export class PeakMeter {
   private constructor(
+    readonly fma: boolean,
     readonly threads: number,
     readonly accumulators: number,
     readonly scan: PeakVariant[],
@@ -192,9 +208,12 @@ export class PeakMeter {
     private readonly helper: { worker: Worker; control: Int32Array; seq: number } | null,
   ) {}
 
-  /** Picks the fastest accumulator count on this machine, then sizes samples to ~sampleMs. */
-  static async create(threads: number, sampleMs: number, warmupMs = 150): Promise<PeakMeter> {
-    const exports = peakExports();
+  /**
+   * Picks the fastest accumulator count on this machine, then sizes samples to ~sampleMs. `fma`:
+   * fused multiply-adds (relaxed SIMD), as the kernels' relaxed-SIMD build does.
+   */
+  static async create(threads: number, sampleMs: number, fma: boolean, warmupMs = 150): Promise<PeakMeter> {
+    const exports = peakExports(fma);
     const scan: PeakVariant[] = [];
     let best: { n: number; rate: number } | null = null;
     for (const n of ACCUMULATORS) {
@@ -219,7 +238,7 @@ export class PeakMeter {
       const control = new Int32Array(new SharedArrayBuffer(4 * 5));
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { bytes: peakModuleBytes(), name: `peak${n}`, control, warmupMs },
+        workerData: { bytes: peakModuleBytes(ACCUMULATORS, fma), name: `peak${n}`, control, warmupMs },
       });
       worker.unref();
       const failed = new Promise<never>((_, reject) => worker.once('error', reject));
@@ -229,7 +248,7 @@ export class PeakMeter {
       await Promise.race([ready, failed]);
       helper = { worker, control, seq: 0 };
     }
-    return new PeakMeter(Math.min(2, Math.max(1, threads)), n, scan, fn, iters, helper);
+    return new PeakMeter(fma, Math.min(2, Math.max(1, threads)), n, scan, fn, iters, helper);
   }
 
   /**
@@ -263,19 +282,20 @@ export class PeakMeter {
   }
 }
 
-/** Standalone: the scan, then 1- and 2-thread samples. */
-export async function measurePeak(quick: boolean = QUICK): Promise<PeakResult> {
+/** Standalone: the scan, then 1- and 2-thread samples (fused when relaxed SIMD can run). */
+export async function measurePeak(quick: boolean = QUICK, fma: boolean = fmaAvailable()): Promise<PeakResult> {
   const samples = quick ? 3 : 9;
   const sampleMs = quick ? 10 : 30;
-  const one = await PeakMeter.create(1, sampleMs);
+  const one = await PeakMeter.create(1, sampleMs, fma);
   for (const v of one.scan) progress(NAME, `${v.accumulators} accumulators: ${v.gflops.toFixed(1)} GFLOP/s (best of 5)`);
   const r1 = rates(Array.from({ length: samples }, () => one.sample()));
-  const two = await PeakMeter.create(2, sampleMs);
+  const two = await PeakMeter.create(2, sampleMs, fma);
   const r2 = rates(Array.from({ length: samples }, () => two.sample()));
   await two.close();
   progress(NAME, `1 thread: ${r1.wall.toFixed(1)} GFLOP/s wall, ${r1.perCore.toFixed(1)} per CPU-second`);
   progress(NAME, `2 threads: ${r2.wall.toFixed(1)} GFLOP/s wall, ${r2.perCore.toFixed(1)} per CPU-second per core`);
   return {
+    fma,
     unroll: UNROLL,
     variants: one.scan,
     bestAccumulators: one.accumulators,

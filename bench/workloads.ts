@@ -469,6 +469,8 @@ export interface PeakRates {
 }
 
 export interface PeakResult {
+  /** Fused multiply-adds (relaxed SIMD) rather than a multiply and an add per update. */
+  fma: boolean;
   /** Updates of every accumulator per loop iteration. */
   unroll: number;
   /** Best-of-5 GFLOP/s of each accumulator count on one thread. */

@@ -34,7 +34,7 @@ import { CheckpointStore } from './store/checkpoints.js';
 import { DatasetStore } from './store/datasets.js';
 import { JobStore } from './store/jobs.js';
 import { ModelRegistry } from './store/registry.js';
-import { setKernelThreads } from './engine/index.js';
+import { setKernelThreads, useFusedMultiplyAdd } from './engine/index.js';
 
 export interface BuildOptions {
   /** Logger override (tests pass false or a stream). */
@@ -110,6 +110,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           log: log.child({ component: 'queue' }),
         }));
   // Engine predictions run on this process's kernel threads (a process-wide setting).
+  useFusedMultiplyAdd(config.kernelFma);
   setKernelThreads(config.predictThreads);
   const registry = new ModelRegistry(config.dataDir);
   const onnxRunner = options.onnx !== undefined ? options.onnx : await createOnnxRunner(config.onnxThreads, log);

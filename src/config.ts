@@ -32,6 +32,8 @@ export interface Config {
   trainingThreads: number;
   /** PREDICT_THREADS: threads the API process's engine predictions use for large products (1 or 2). */
   predictThreads: number;
+  /** KERNEL_FMA: fused multiply-adds in the matrix products where the runtime can run them (relaxed SIMD). */
+  kernelFma: boolean;
   // Hardening (see README "Security and limits").
   /** API_KEYS: `name:key:scope` entries (scope predict, train or admin); unset = open service. */
   apiKeys: string | null;
@@ -85,6 +87,14 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
   return value;
 }
 
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === '1' || raw === 'true') return true;
+  if (raw === '0' || raw === 'false') return false;
+  throw new ConfigError(`${name} must be 1, 0, true or false (got "${raw}")`);
+}
+
 function prefix(env: NodeJS.ProcessEnv): string {
   const raw = env['REDIS_PREFIX'] || 'kiln';
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw))
@@ -121,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       1,
     ),
     predictThreads: Math.min(2, integer(env, 'PREDICT_THREADS', 1, 1)),
+    kernelFma: flag(env, 'KERNEL_FMA', true),
     apiKeys: env['API_KEYS'] || null,
     apiKeysFile: env['API_KEYS_FILE'] || null,
     corsOrigins: (env['CORS_ORIGINS'] || '')

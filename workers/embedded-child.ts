@@ -5,7 +5,7 @@
  */
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
-import { setKernelThreads } from '../src/engine/index.js';
+import { setKernelThreads, useFusedMultiplyAdd } from '../src/engine/index.js';
 import { createOnnxPublisher } from '../src/jobs/onnx-publisher.js';
 import { runTrainingJob } from '../src/jobs/runner.js';
 import { loggerOptions } from '../src/log.js';
@@ -15,6 +15,7 @@ import { JobStore } from '../src/store/jobs.js';
 import { ModelRegistry } from '../src/store/registry.js';
 
 const config = loadConfig();
+useFusedMultiplyAdd(config.kernelFma);
 setKernelThreads(config.trainingThreads);
 const jobId = process.argv[2]!;
 const log = pino(loggerOptions(config)).child({ jobId, worker: 'embedded' });

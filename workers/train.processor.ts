@@ -13,7 +13,7 @@
 import { UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
-import { setKernelThreads } from '../src/engine/index.js';
+import { setKernelThreads, useFusedMultiplyAdd } from '../src/engine/index.js';
 import { AttemptLease, FencedError, fencedRunnerDeps, type TrainResult } from '../src/jobs/bullmq.js';
 import { createOnnxPublisher } from '../src/jobs/onnx-publisher.js';
 import { STOP_REASONS } from '../src/jobs/redis.js';
@@ -24,6 +24,7 @@ import { isValidId } from '../src/store/ids.js';
 import { JobStore } from '../src/store/jobs.js';
 
 const config = loadConfig();
+useFusedMultiplyAdd(config.kernelFma);
 setKernelThreads(config.trainingThreads);
 const workerName = config.workerName ?? `sandbox:${process.pid}`;
 const log = pino(loggerOptions(config)).child({ worker: workerName });

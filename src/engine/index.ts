@@ -35,7 +35,13 @@ export type { FloatArray, DType } from './tensor.js';
 export function setKernelThreads(threads: number): void {
   wasmRuntime()?.setThreads(threads);
 }
-/** Whether the WebAssembly SIMD kernels are in use in this process. */
-export function kernelBackend(): 'wasm-simd' | 'typescript' {
-  return wasmRuntime() ? 'wasm-simd' : 'typescript';
+/**
+ * The kernels in use in this process: WebAssembly SIMD with a fused multiply-add per step
+ * (relaxed SIMD), WebAssembly SIMD with a multiply and an add, or the plain TypeScript loops.
+ */
+export function kernelBackend(): 'wasm-simd-fma' | 'wasm-simd' | 'typescript' {
+  const rt = wasmRuntime();
+  if (!rt) return 'typescript';
+  return rt.fusedMultiplyAdd ? 'wasm-simd-fma' : 'wasm-simd';
 }
+export { useFusedMultiplyAdd } from './kernels/wasm/runtime.js';

@@ -1,13 +1,17 @@
 /**
  * The WebAssembly SIMD kernels against the plain reference kernels, on random shapes including
- * odd sizes and sizes that are not multiples of the 4×8 tile, with one and two threads; and the
- * committed binary against a fresh compile of its AssemblyScript source.
+ * odd sizes and sizes that are not multiples of the 4×8 tile, with one and two threads, in both
+ * builds (fused multiply-add and multiply + add); and the committed binaries against a fresh
+ * compile of their AssemblyScript source.
  */
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as fast from '../../src/engine/kernels/matmul.js';
 import * as reference from '../../src/engine/kernels/matmul-reference.js';
-import { wasmRuntime } from '../../src/engine/kernels/wasm/runtime.js';
+import { createWasmRuntime, wasmRuntime } from '../../src/engine/kernels/wasm/runtime.js';
+import { kernelBackend, useFusedMultiplyAdd } from '../../src/engine/index.js';
 import { getActivation } from '../../src/engine/activations.js';
 import { zeroFill } from '../../src/engine/kernels/elementwise.js';
 import { adamRule } from '../../src/engine/optimizers/adam.js';
@@ -294,8 +298,144 @@ describe.skipIf(rt === null)('WebAssembly SIMD kernels', () => {
     expect(maxRelDiff(plain.p, inWasm.p)).toBeLessThan(1e-6);
   });
 
-  it('ship a binary that matches its AssemblyScript source (run `npm run build:wasm` after editing it)', async () => {
+  it('ship binaries that match their AssemblyScript source (run `npm run build:wasm` after editing it)', async () => {
     const committed = await readFile(new URL('../../src/engine/kernels/wasm/binary.ts', import.meta.url), 'utf8');
-    expect(committed).toBe(binaryModuleSource(await compileKernels()));
+    expect(committed).toBe(binaryModuleSource(await compileKernels(false), await compileKernels(true)));
+  }, 120_000);
+});
+
+// Both builds of the kernels, each in a runtime of its own: the process's runtime above is the
+// relaxed-SIMD one wherever it can run, and the plain build is what runs where it cannot.
+describe.each([
+  ['fused multiply-add (relaxed SIMD)', true],
+  ['multiply and add (plain SIMD)', false],
+] as const)('the %s build', (_name, fma) => {
+  const build = createWasmRuntime(fma);
+  afterAll(() => build?.setThreads(1));
+
+  it('runs here', () => {
+    // Node 20 turns relaxed SIMD on by flag (set by the runtime), later Node versions ship it.
+    expect(build).not.toBeNull();
+    expect(build!.fusedMultiplyAdd).toBe(fma);
+  });
+
+  /** op(A)·op(B) [+ bias] through build.gemm, on operands copied into its memory. */
+  function product(
+    a: Float32Array,
+    b: Float32Array,
+    bias: Float32Array | null,
+    m: number,
+    k: number,
+    n: number,
+    transA = false,
+    transB = false,
+  ): Float32Array {
+    const rt = build!;
+    const put = (src: Float32Array): Float32Array => {
+      const dst = rt.allocFloat32(src.length);
+      dst.set(src);
+      return dst;
+    };
+    const A = put(a);
+    const B = put(b);
+    const bb = bias ? put(bias) : null;
+    const C = rt.allocFloat32(m * n);
+    rt.gemm(C.byteOffset, A.byteOffset, B.byteOffset, bb ? bb.byteOffset : 0, m, k, n, false, transA, transB);
+    return C.slice();
+  }
+
+  for (const threads of [1, 2]) {
+    it(`matches the reference on every shape, ${threads} thread(s)`, () => {
+      build!.setThreads(threads);
+      for (const [n, inDim, units] of SHAPES) {
+        const x = filled(n * inDim, false);
+        const w = filled(inDim * units, false);
+        const bias = filled(units, false);
+        const dy = filled(n * units, false);
+        const shape = `${n}×${inDim}×${units}`;
+        const y = new Float32Array(n * units);
+        reference.matmulBias(y, x, w, bias, n, inDim, units);
+        expect(maxRelDiff(y, product(x, w, bias, n, inDim, units)), `forward ${shape}`).toBeLessThan(tolerance(inDim));
+        const dx = new Float32Array(n * inDim);
+        reference.matmulTransposeB(dx, dy, w, n, inDim, units);
+        expect(maxRelDiff(dx, product(dy, w, null, n, units, inDim, false, true)), `dX ${shape}`).toBeLessThan(tolerance(units));
+        const dw = new Float32Array(inDim * units);
+        reference.matmulTransposeAAccumulate(dw, x, dy, n, inDim, units);
+        expect(maxRelDiff(dw, product(x, dy, null, inDim, n, units, true, false)), `dW ${shape}`).toBeLessThan(tolerance(n));
+      }
+    });
+  }
+
+  // a = 1 + 2⁻¹², so a·a = 1 + 2⁻¹¹ + 2⁻²⁴: rounded to float32 it loses the 2⁻²⁴ (a tie, to
+  // even), fused with the running sum −1 it keeps it. Each output is −1·1 + a·a, summed in order.
+  const a = 1 + 2 ** -12;
+  const expected = fma ? 2 ** -11 + 2 ** -24 : 2 ** -11;
+  for (const [m, n] of [
+    [1, 1],
+    [1, 24],
+    [4, 24],
+    [5, 24],
+    [5, 12],
+    [6, 3],
+  ] as const) {
+    it(`${fma ? 'rounds' : 'does not round'} a·b + c once in every kernel: ${m} row(s) × ${n} column(s)`, () => {
+      const x = new Float32Array(m * 2);
+      for (let i = 0; i < m; i++) x.set([-1, a], 2 * i);
+      const w = new Float32Array(2 * n);
+      w.fill(1, 0, n);
+      w.fill(a, n);
+      const y = product(x, w, null, m, 2, n);
+      expect(Array.from(y)).toEqual(new Array<number>(m * n).fill(expected));
+      // dW = Xᵀ·dY reads A stored transposed: the same sums with xᵀ stored as 2 × m.
+      const xt = new Float32Array(2 * m);
+      for (let i = 0; i < m; i++) {
+        xt[i] = -1;
+        xt[m + i] = a;
+      }
+      expect(Array.from(product(xt, w, null, m, 2, n, true, false))).toEqual(new Array<number>(m * n).fill(expected));
+    });
+  }
+
+  it('computes a row alone bit for bit as within a batch (single-row predicts match batch ones)', () => {
+    for (const [n, inDim, units] of [
+      [9, 784, 128],
+      [6, 129, 10],
+      [5, 64, 35],
+    ] as const) {
+      const x = filled(n * inDim, false);
+      const w = filled(inDim * units, false);
+      const bias = filled(units, false);
+      const batch = product(x, w, bias, n, inDim, units);
+      for (let r = 0; r < n; r++) {
+        const alone = product(x.subarray(r * inDim, (r + 1) * inDim), w, bias, 1, inDim, units);
+        expect(Array.from(alone), `row ${r} of ${n}×${inDim}×${units}`).toEqual(Array.from(batch.subarray(r * units, (r + 1) * units)));
+      }
+    }
+  });
+});
+
+describe.skipIf(rt === null)('the fused multiply-add choice', () => {
+  it('is the default wherever relaxed SIMD can run, and fixed once the first kernel ran', () => {
+    expect(kernelBackend()).toBe('wasm-simd-fma');
+    expect(() => useFusedMultiplyAdd(false)).toThrow(/before the first kernel/);
+    expect(() => useFusedMultiplyAdd(true)).not.toThrow();
+  });
+
+  it('is turned off by KERNEL_FMA=0 in a new process', () => {
+    const script = [
+      "import { loadConfig } from './src/config.ts';",
+      "import { kernelBackend, useFusedMultiplyAdd, setKernelThreads } from './src/engine/index.ts';",
+      'useFusedMultiplyAdd(loadConfig().kernelFma);',
+      'setKernelThreads(1);',
+      'console.log(kernelBackend());',
+    ].join('\n');
+    const backend = (fma: string): string =>
+      execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+        env: { ...process.env, KERNEL_FMA: fma },
+        encoding: 'utf8',
+      }).trim();
+    expect(backend('0')).toBe('wasm-simd');
+    expect(backend('1')).toBe('wasm-simd-fma');
   }, 60_000);
 });

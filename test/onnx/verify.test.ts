@@ -88,12 +88,15 @@ describe('verifyOnnx', () => {
   });
 
   it('scales the tolerance by the output magnitude above 1', async () => {
-    // Linear outputs of about ±100: float32 rounding alone exceeds 1e-5 absolute there.
+    // Linear outputs of 1000 ± 100: an export whose bias is 5e-3 off is beyond the absolute
+    // bound (1e-5) but within 1e-5 relative to outputs this large; 5e-2 off is beyond both.
     const big = randomModel([8], [{ type: 'dense', units: 3 }], 5);
-    for (const entry of big.weights) big.view(entry).forEach((v, i, a) => (a[i] = v * 50));
-    const result = await verifyOnnx(big, exportOnnx(big, { name: 'big' }));
-    expect(result.ok).toBe(true);
-    // Beyond the absolute bound, but within 1e-5 relative to outputs this large.
-    expect(result.maxAbsDiff).toBeGreaterThan(result.tolerance);
+    for (const entry of big.weights) big.view(entry).forEach((v, i, a) => (a[i] = entry.name === 'bias' ? 1000 : v * 50));
+    const bytes = exportOnnx(big, { name: 'big' });
+    const near = await verifyOnnx(big, corrupt(bytes, '0.bias', 0, 5e-3));
+    expect(near.ok).toBe(true);
+    expect(near.maxAbsDiff).toBeGreaterThan(near.tolerance);
+    const far = await verifyOnnx(big, corrupt(bytes, '0.bias', 0, 5e-2));
+    expect(far.ok).toBe(false);
   });
 });

@@ -7,8 +7,9 @@
  * Where WebAssembly SIMD or shared memory is missing, `wasmRuntime()` returns null and the
  * engine stays on its plain TypeScript kernels.
  */
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
-import { KERNELS_WASM_BASE64 } from './binary.js';
+import { KERNELS_FMA_WASM_BASE64, KERNELS_WASM_BASE64 } from './binary.js';
 
 const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, wasm32's limit
@@ -82,7 +83,14 @@ export class WasmRuntime {
   private readonly mainPack = { offset: 0, bytes: 0 };
   private helperPack = { offset: 0, bytes: 0 };
 
-  constructor(module: WebAssembly.Module) {
+  /**
+   * @param fusedMultiplyAdd whether `module` is the relaxed-SIMD build, whose products round
+   * once per step (results differ from the other build's in the last bits)
+   */
+  constructor(
+    module: WebAssembly.Module,
+    readonly fusedMultiplyAdd: boolean,
+  ) {
     this.module = module;
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory, abort: () => undefined } });
@@ -361,6 +369,39 @@ for (;;) {
 `;
 
 let runtime: WasmRuntime | null | undefined;
+let fmaWanted = true;
+
+/**
+ * Whether the kernels may use fused multiply-adds (the default) where the runtime can run them.
+ * Decided once per process, when the first kernel runs: call this before. It exists to match
+ * results computed without them bit for bit, or to stay off a V8 flag (see relaxedSimdModule).
+ */
+export function useFusedMultiplyAdd(enabled: boolean): void {
+  if (runtime && runtime.fusedMultiplyAdd !== enabled) {
+    throw new Error('useFusedMultiplyAdd() must be called before the first kernel runs in this process');
+  }
+  fmaWanted = enabled;
+}
+
+/**
+ * The relaxed-SIMD build, or null where it cannot run. Node 20's V8 (11.3) has relaxed SIMD
+ * behind --experimental-wasm-relaxed-simd; V8 11.4 (Node 22) ships it. V8 reads its wasm feature
+ * flags when it validates a module, so turning the flag on here, before the first compile, takes
+ * effect without a command-line option. The flag is process-wide, but it only adds
+ * instructions to what V8 accepts; nothing that validated before changes.
+ */
+function relaxedSimdModule(): WebAssembly.Module | null {
+  try {
+    const bytes = Buffer.from(KERNELS_FMA_WASM_BASE64, 'base64');
+    if (!WebAssembly.validate(bytes)) {
+      setFlagsFromString('--experimental-wasm-relaxed-simd');
+      if (!WebAssembly.validate(bytes)) return null;
+    }
+    return new WebAssembly.Module(bytes);
+  } catch {
+    return null; // then the plain SIMD build
+  }
+}
 
 /**
  * The runtime when every given array is float32 in its memory, so a kernel can run on them in
@@ -373,15 +414,32 @@ export function wasmRuntimeFor(...arrays: (Float32Array | Float64Array | null)[]
   return rt;
 }
 
+function plainSimdModule(): WebAssembly.Module | null {
+  try {
+    const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
+    return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A new runtime on the relaxed-SIMD build (`fma`) or the plain SIMD one, or null where that
+ * build cannot run. The engine uses one per process (wasmRuntime); tests and benchmarks make
+ * others to compare the builds.
+ */
+export function createWasmRuntime(fma: boolean): WasmRuntime | null {
+  const module = fma ? relaxedSimdModule() : plainSimdModule();
+  if (!module) return null;
+  try {
+    return new WasmRuntime(module, fma);
+  } catch {
+    return null; // no shared memory
+  }
+}
+
 /** The shared runtime, or null where WebAssembly SIMD with shared memory is unavailable. */
 export function wasmRuntime(): WasmRuntime | null {
-  if (runtime === undefined) {
-    try {
-      const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
-      runtime = WebAssembly.validate(bytes) ? new WasmRuntime(new WebAssembly.Module(bytes)) : null;
-    } catch {
-      runtime = null;
-    }
-  }
+  if (runtime === undefined) runtime = (fmaWanted ? createWasmRuntime(true) : null) ?? createWasmRuntime(false);
   return runtime;
 }

@@ -1,6 +1,18 @@
 // Kiln's WebAssembly SIMD kernels (AssemblyScript). Compiled by `npm run build:wasm` into
 // ../binary.ts. Pointers are byte offsets into the shared linear memory; matrices are
 // row-major float32. These mirror the reference kernels in ../../matmul.ts exactly in meaning.
+//
+// It is compiled twice: with relaxed SIMD, every step of a product is one fused multiply-add
+// (f32x4.relaxed_madd: one rounding, and about a third faster here than a multiply and an add),
+// and without it, for runtimes that cannot enable relaxed SIMD. Every product kernel steps
+// through `madd`, so an output element is computed the same way by whichever kernel, tile or
+// thread computes it, in either build.
+
+// acc + a·b: fused (one rounding) where relaxed SIMD is on, a multiply then an add otherwise.
+@inline function madd(a: v128, b: v128, acc: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.relaxed_madd<f32>(a, b, acc);
+  return f32x4.add(acc, f32x4.mul(a, b));
+}
 
 // C (4 rows × 8 cols) ← A (4 rows, stride lda) @ packed B panel (K × 8) [+ bias | + C]
 @inline function kernel4x8(c: usize, a: usize, bp: usize, k: i32, lda: usize, ldc: usize, accumulate: bool, bias: usize): void {
@@ -14,17 +26,17 @@
     const b0 = v128.load(b);
     const b1 = v128.load(b, 16);
     let x = v128.load32_splat(a0);
-    c00 = f32x4.add(c00, f32x4.mul(x, b0));
-    c01 = f32x4.add(c01, f32x4.mul(x, b1));
+    c00 = madd(x, b0, c00);
+    c01 = madd(x, b1, c01);
     x = v128.load32_splat(a1);
-    c10 = f32x4.add(c10, f32x4.mul(x, b0));
-    c11 = f32x4.add(c11, f32x4.mul(x, b1));
+    c10 = madd(x, b0, c10);
+    c11 = madd(x, b1, c11);
     x = v128.load32_splat(a2);
-    c20 = f32x4.add(c20, f32x4.mul(x, b0));
-    c21 = f32x4.add(c21, f32x4.mul(x, b1));
+    c20 = madd(x, b0, c20);
+    c21 = madd(x, b1, c21);
     x = v128.load32_splat(a3);
-    c30 = f32x4.add(c30, f32x4.mul(x, b0));
-    c31 = f32x4.add(c31, f32x4.mul(x, b1));
+    c30 = madd(x, b0, c30);
+    c31 = madd(x, b1, c31);
     a0 += 4;
     a1 += 4;
     a2 += 4;
@@ -70,8 +82,8 @@
   let ap = a;
   for (let p = 0; p < k; p++) {
     const x = v128.load32_splat(ap);
-    c0 = f32x4.add(c0, f32x4.mul(x, v128.load(b)));
-    c1 = f32x4.add(c1, f32x4.mul(x, v128.load(b, 16)));
+    c0 = madd(x, v128.load(b), c0);
+    c1 = madd(x, v128.load(b, 16), c1);
     ap += astep;
     b += 32;
   }
@@ -148,38 +160,38 @@
     const b1 = V > 1 ? v128.load(b, 16) : b0;
     const b2 = V > 2 ? v128.load(b, 32) : b0;
     let x = v128.load32_splat(a0);
-    s00 = f32x4.add(s00, f32x4.mul(x, b0));
-    if (V > 1) s01 = f32x4.add(s01, f32x4.mul(x, b1));
-    if (V > 2) s02 = f32x4.add(s02, f32x4.mul(x, b2));
+    s00 = madd(x, b0, s00);
+    if (V > 1) s01 = madd(x, b1, s01);
+    if (V > 2) s02 = madd(x, b2, s02);
     if (R > 1) {
       x = v128.load32_splat(a1);
-      s10 = f32x4.add(s10, f32x4.mul(x, b0));
-      if (V > 1) s11 = f32x4.add(s11, f32x4.mul(x, b1));
-      if (V > 2) s12 = f32x4.add(s12, f32x4.mul(x, b2));
+      s10 = madd(x, b0, s10);
+      if (V > 1) s11 = madd(x, b1, s11);
+      if (V > 2) s12 = madd(x, b2, s12);
     }
     if (R > 2) {
       x = v128.load32_splat(a2);
-      s20 = f32x4.add(s20, f32x4.mul(x, b0));
-      if (V > 1) s21 = f32x4.add(s21, f32x4.mul(x, b1));
-      if (V > 2) s22 = f32x4.add(s22, f32x4.mul(x, b2));
+      s20 = madd(x, b0, s20);
+      if (V > 1) s21 = madd(x, b1, s21);
+      if (V > 2) s22 = madd(x, b2, s22);
     }
     if (R > 3) {
       x = v128.load32_splat(a3);
-      s30 = f32x4.add(s30, f32x4.mul(x, b0));
-      if (V > 1) s31 = f32x4.add(s31, f32x4.mul(x, b1));
-      if (V > 2) s32 = f32x4.add(s32, f32x4.mul(x, b2));
+      s30 = madd(x, b0, s30);
+      if (V > 1) s31 = madd(x, b1, s31);
+      if (V > 2) s32 = madd(x, b2, s32);
     }
     if (R > 4) {
       x = v128.load32_splat(a4);
-      s40 = f32x4.add(s40, f32x4.mul(x, b0));
-      if (V > 1) s41 = f32x4.add(s41, f32x4.mul(x, b1));
-      if (V > 2) s42 = f32x4.add(s42, f32x4.mul(x, b2));
+      s40 = madd(x, b0, s40);
+      if (V > 1) s41 = madd(x, b1, s41);
+      if (V > 2) s42 = madd(x, b2, s42);
     }
     if (R > 5) {
       x = v128.load32_splat(a5);
-      s50 = f32x4.add(s50, f32x4.mul(x, b0));
-      if (V > 1) s51 = f32x4.add(s51, f32x4.mul(x, b1));
-      if (V > 2) s52 = f32x4.add(s52, f32x4.mul(x, b2));
+      s50 = madd(x, b0, s50);
+      if (V > 1) s51 = madd(x, b1, s51);
+      if (V > 2) s52 = madd(x, b2, s52);
     }
     a0 += 4;
     if (R > 1) a1 += 4;
@@ -376,16 +388,16 @@ function narrow(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i3
     const x2 = RV > 3 ? v128.load(ap, 32) : RV == 3 ? loadRows(ap + 32, lanes) : x0;
     const x3 = RV == 4 ? loadRows(ap + 48, lanes) : x0;
     const y = v128.load32_splat(b0p);
-    u0 = f32x4.add(u0, f32x4.mul(x0, y));
-    if (RV > 1) u1 = f32x4.add(u1, f32x4.mul(x1, y));
-    if (RV > 2) u2 = f32x4.add(u2, f32x4.mul(x2, y));
-    if (RV > 3) u3 = f32x4.add(u3, f32x4.mul(x3, y));
+    u0 = madd(x0, y, u0);
+    if (RV > 1) u1 = madd(x1, y, u1);
+    if (RV > 2) u2 = madd(x2, y, u2);
+    if (RV > 3) u3 = madd(x3, y, u3);
     if (CN == 2) {
       const z = v128.load32_splat(b1p);
-      v0 = f32x4.add(v0, f32x4.mul(x0, z));
-      if (RV > 1) v1 = f32x4.add(v1, f32x4.mul(x1, z));
-      if (RV > 2) v2 = f32x4.add(v2, f32x4.mul(x2, z));
-      if (RV > 3) v3 = f32x4.add(v3, f32x4.mul(x3, z));
+      v0 = madd(x0, z, v0);
+      if (RV > 1) v1 = madd(x1, z, v1);
+      if (RV > 2) v2 = madd(x2, z, v2);
+      if (RV > 3) v3 = madd(x3, z, v3);
       b1p += bstep;
     }
     ap += lda;
@@ -470,17 +482,17 @@ function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32,
     const b0 = v128.load(b);
     const b1 = v128.load(b, 16);
     let x = v128.load32_splat(ap);
-    c00 = f32x4.add(c00, f32x4.mul(x, b0));
-    c01 = f32x4.add(c01, f32x4.mul(x, b1));
+    c00 = madd(x, b0, c00);
+    c01 = madd(x, b1, c01);
     x = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(x, b0));
-    c11 = f32x4.add(c11, f32x4.mul(x, b1));
+    c10 = madd(x, b0, c10);
+    c11 = madd(x, b1, c11);
     x = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(x, b0));
-    c21 = f32x4.add(c21, f32x4.mul(x, b1));
+    c20 = madd(x, b0, c20);
+    c21 = madd(x, b1, c21);
     x = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(x, b0));
-    c31 = f32x4.add(c31, f32x4.mul(x, b1));
+    c30 = madd(x, b0, c30);
+    c31 = madd(x, b1, c31);
     ap += lda;
     b += 32;
   }
@@ -608,14 +620,14 @@ export function gemmSmall(c: usize, a: usize, b: usize, bias: usize, m: i32, k: 
       let bp = b + ((<usize>j) << 2);
       for (let p = 0; p < k; p++) {
         const x = v128.load32_splat(ar + ((<usize>p) << 2));
-        s0 = f32x4.add(s0, f32x4.mul(x, v128.load(bp)));
-        s1 = f32x4.add(s1, f32x4.mul(x, v128.load(bp, 16)));
-        s2 = f32x4.add(s2, f32x4.mul(x, v128.load(bp, 32)));
-        s3 = f32x4.add(s3, f32x4.mul(x, v128.load(bp, 48)));
-        s4 = f32x4.add(s4, f32x4.mul(x, v128.load(bp, 64)));
-        s5 = f32x4.add(s5, f32x4.mul(x, v128.load(bp, 80)));
-        s6 = f32x4.add(s6, f32x4.mul(x, v128.load(bp, 96)));
-        s7 = f32x4.add(s7, f32x4.mul(x, v128.load(bp, 112)));
+        s0 = madd(x, v128.load(bp), s0);
+        s1 = madd(x, v128.load(bp, 16), s1);
+        s2 = madd(x, v128.load(bp, 32), s2);
+        s3 = madd(x, v128.load(bp, 48), s3);
+        s4 = madd(x, v128.load(bp, 64), s4);
+        s5 = madd(x, v128.load(bp, 80), s5);
+        s6 = madd(x, v128.load(bp, 96), s6);
+        s7 = madd(x, v128.load(bp, 112), s7);
         bp += ldb;
       }
       const cj = cr + ((<usize>j) << 2);
@@ -634,28 +646,17 @@ export function gemmSmall(c: usize, a: usize, b: usize, bias: usize, m: i32, k: 
       v128.store(cj, s0); v128.store(cj, s1, 16); v128.store(cj, s2, 32); v128.store(cj, s3, 48);
       v128.store(cj, s4, 64); v128.store(cj, s5, 80); v128.store(cj, s6, 96); v128.store(cj, s7, 112);
     }
-    for (; j + 4 <= n; j += 4) {
+    // The last columns four at a time, the final 1–3 in the low lanes (B's row may end there).
+    for (; j < n; j += 4) {
+      const lanes = n - j < 4 ? n - j : 4;
       let s = f32x4.splat(0);
       let bp = b + ((<usize>j) << 2);
       for (let p = 0; p < k; p++) {
-        s = f32x4.add(s, f32x4.mul(v128.load32_splat(ar + ((<usize>p) << 2)), v128.load(bp)));
+        const y = lanes == 4 ? v128.load(bp) : loadPart(bp, lanes);
+        s = madd(v128.load32_splat(ar + ((<usize>p) << 2)), y, s);
         bp += ldb;
       }
-      const cj = cr + ((<usize>j) << 2);
-      if (accumulate) s = f32x4.add(v128.load(cj), s);
-      else if (bias) s = f32x4.add(v128.load(bias + ((<usize>j) << 2)), s);
-      v128.store(cj, s);
-    }
-    for (; j < n; j++) {
-      let s: f32 = 0;
-      let bp = b + ((<usize>j) << 2);
-      for (let p = 0; p < k; p++) {
-        s += load<f32>(ar + ((<usize>p) << 2)) * load<f32>(bp);
-        bp += ldb;
-      }
-      const at = cr + ((<usize>j) << 2);
-      if (accumulate) store<f32>(at, load<f32>(at) + s);
-      else store<f32>(at, bias ? load<f32>(bias + ((<usize>j) << 2)) + s : s);
+      finish(cr + ((<usize>j) << 2), s, lanes, accumulate, bias ? bias + ((<usize>j) << 2) : 0);
     }
   }
 }
