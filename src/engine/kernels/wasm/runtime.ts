@@ -64,7 +64,7 @@ const CONTROL_BYTES = 8 * Math.ceil((4 * (CTRL.args + ARGS)) / 8);
 const OPEN = 1;
 const JOINED = 2;
 const TASK = { gemm: 0, adam: 1 } as const;
-const HELPER_SPINS = 2000;
+const HELPER_SPINS = 50_000;
 /** Chunks per task: enough for one thread to take over when the other is late. */
 const TARGET_CHUNKS = 8;
 /** Updates smaller than this stay on one thread (the handoff would cost more). */
@@ -323,11 +323,15 @@ function sizeClass(bytes: number): number {
 }
 
 // The helper thread: waits for a new sequence number, joins the task if it is still open,
-// takes chunks until none is left, signals. It spins only briefly (HELPER_SPINS loads) before
-// it sleeps: on these vCPUs a spinning helper slowed the main thread's own work (unsplit
-// products ran at 23 instead of 39 GFLOP/s, the small model trained ~15% slower), and longer
-// spins gained nothing measurable on the big model. It reads the arguments only after joining, so a
-// late helper that joins a newer task than the one it woke for works on the right one.
+// takes chunks until none is left, signals. Between tasks it spins HELPER_SPINS loads (~0.4 ms,
+// like OpenMP's default spin before it sleeps), which spans the serial work between the products
+// of a training step: woken from sleep instead, it joined each product late. Alternating spin
+// counts epoch by epoch in one process, 50K trained the small model 9–15% and the big one 1–3%
+// faster than 2K, and 20K–200K were within noise of each other. (On a day when the two vCPUs
+// shared one core's FP units, a spinning helper had slowed the main thread instead; the bench
+// notes when its two-thread ceiling shows that.) It reads
+// the arguments only after joining, so a late helper that joins a newer task than the one it woke
+// for works on the right one.
 const HELPER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, shared } = workerData;
