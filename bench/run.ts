@@ -25,6 +25,8 @@ import {
   benchConfig,
   emptyResult,
   matmulLabel,
+  median,
+  spread,
   type BenchConfig,
   type CompetitorResult,
   type HttpResult,
@@ -33,6 +35,7 @@ import {
   type MatmulResult,
   type SoakResult,
   type Task,
+  type TrainResult,
 } from './workloads.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -44,6 +47,8 @@ export type Part = 'train' | 'matmul' | 'predict' | 'http' | 'load' | 'soak';
 const ALL_PARTS: readonly Part[] = ['train', 'matmul', 'predict', 'http', 'load', 'soak'];
 const DEFAULT_PARTS: readonly Part[] = ['train', 'matmul', 'predict', 'http', 'load'];
 const COMPETITOR_TASKS: readonly Task[] = ['train', 'matmul', 'predict'];
+/** Competitors whose training runs in interleaved rounds (BenchConfig.trainRounds). */
+const ROUND_COMPETITORS: readonly string[] = ['kiln', 'kiln-1t', 'torch-1t'];
 
 /** `--only a,b` or BENCH_ONLY=a,b (`all` = every part, soak included); default: all but the soak. */
 function selectedParts(argv: readonly string[]): Part[] {
@@ -221,6 +226,35 @@ function columns(results: CompetitorResult[], has: (r: CompetitorResult) => bool
   return results.filter(has);
 }
 
+/** A competitor's training results for one workload, one per round. */
+function trainRuns(r: CompetitorResult | undefined, id: string): TrainResult[] {
+  return r ? r.train.filter((t) => t.workload === id) : [];
+}
+
+/** Samples/s of one workload: the median over rounds (each round's figure is its median epoch). */
+function trainFigure(runs: TrainResult[]): { samplesPerSecond: number; spread: number; epochs: number } | null {
+  if (runs.length === 0) return null;
+  if (runs.length === 1)
+    return { samplesPerSecond: runs[0]!.samplesPerSecond, spread: runs[0]!.spread, epochs: runs[0]!.epochSeconds.length };
+  const figures = runs.map((t) => t.samplesPerSecond);
+  return { samplesPerSecond: median(figures), spread: spread(figures), epochs: figures.length };
+}
+
+/**
+ * a/b: the median of the per-round ratios when both ran in the same rounds (each pair measured
+ * within seconds of each other), else the ratio of their figures. `rounds` lists the pairs.
+ */
+function trainRatio(a: TrainResult[], b: TrainResult[]): { ratio: number; rounds: number[] } {
+  const pairs = a.flatMap((t) => {
+    const other = b.find((u) => u.round === t.round);
+    return other && t.round !== undefined ? [t.samplesPerSecond / other.samplesPerSecond] : [];
+  });
+  if (pairs.length > 1) return { ratio: median(pairs), rounds: pairs };
+  const fa = trainFigure(a);
+  const fb = trainFigure(b);
+  return { ratio: fa && fb ? fa.samplesPerSecond / fb.samplesPerSecond : Number.NaN, rounds: [] };
+}
+
 function trainReport(config: BenchConfig, results: CompetitorResult[], goals: Goal[]): string[] {
   const out: string[] = [];
   const cols = columns(results, (r) => r.train.length > 0);
@@ -228,25 +262,28 @@ function trainReport(config: BenchConfig, results: CompetitorResult[], goals: Go
   const kiln = cols.find((r) => r.competitor === 'kiln');
   const peers = cols.filter((r) => r !== kiln);
   const w0 = config.workloads[0]!;
+  const rounds = Math.max(...cols.map((r) => r.train.filter((t) => t.workload === w0.id).length));
   out.push(
     `1. Training throughput, samples/s (higher is better): median of ${w0.timedEpochs} whole epochs after ${w0.warmupEpochs} warm-up ` +
-      `(tfjs-cpu: ${config.workloads.map((w) => w.tfjsCpuTimedEpochs).join(' and ')}), Adam, sparse CE, shuffle on; ± is half the (max−min)/median range.`,
+      `(tfjs-cpu: ${config.workloads.map((w) => w.tfjsCpuTimedEpochs).join(' and ')}), Adam, sparse CE, shuffle on.`,
+  );
+  out.push(
+    rounds > 1
+      ? `   ${ROUND_COMPETITORS.join(', ')} ran ${rounds} interleaved rounds (one after the other, then again): their figure is the median ` +
+          "over rounds and ± half the range of the rounds; their ratios are medians of per-round ratios. Others: one run, ± half the epochs' range."
+      : '   ± is half the (max−min)/median range of the epochs.',
   );
   out.push('   kiln = 2 kernel threads (setKernelThreads(2)), kiln-1t = 1. Ratios: kiln/peer (>1 = Kiln faster).');
   const rows = config.workloads.map((w) => {
-    const find = (r: CompetitorResult | undefined) => r?.train.find((x) => x.workload === w.id);
-    const kt = find(kiln);
+    const kt = trainRuns(kiln, w.id);
     return [
       w.label,
       int(w.rows),
       ...cols.map((r) => {
-        const t = find(r);
-        return t ? `${int(t.samplesPerSecond)}${pct(t.spread, t.epochSeconds.length)}` : '—';
+        const f = trainFigure(trainRuns(r, w.id));
+        return f ? `${int(f.samplesPerSecond)}${pct(f.spread, f.epochs)}` : '—';
       }),
-      ...peers.map((p) => {
-        const pt = find(p);
-        return kt && pt ? ratio(kt.samplesPerSecond / pt.samplesPerSecond) : '—';
-      }),
+      ...peers.map((p) => ratio(trainRatio(kt, trainRuns(p, w.id)).ratio)),
     ];
   });
   out.push(
@@ -273,18 +310,27 @@ function trainReport(config: BenchConfig, results: CompetitorResult[], goals: Go
     }
   }
   for (const w of config.workloads) {
-    const kt = kiln?.train.find((x) => x.workload === w.id);
+    const kt = trainRuns(kiln, w.id);
     for (const [peer, target] of [
       ['tfjs-wasm', 3],
       ['torch-1t', 1],
     ] as const) {
-      const pt = cols.find((c) => c.competitor === peer)?.train.find((x) => x.workload === w.id);
-      const r = kt && pt ? kt.samplesPerSecond / pt.samplesPerSecond : Number.NaN;
+      const pt = trainRuns(
+        cols.find((c) => c.competitor === peer),
+        w.id,
+      );
+      const { ratio: r, rounds: perRound } = trainRatio(kt, pt);
+      const fk = trainFigure(kt);
+      const fp = trainFigure(pt);
       goals.push({
         issue: '#6',
         goal: `training ${w.label}: kiln/${peer} ≥ ${target}×`,
-        measured: kt && pt ? `${ratio(r)} (${int(kt.samplesPerSecond)} vs ${int(pt.samplesPerSecond)} samples/s)` : '—',
-        met: kt && pt ? r >= target : null,
+        measured:
+          fk && fp
+            ? `${ratio(r)} (${int(fk.samplesPerSecond)} vs ${int(fp.samplesPerSecond)} samples/s` +
+              (perRound.length > 1 ? `; rounds ${perRound.map(ratio).join(', ')})` : ')')
+            : '—',
+        met: fk && fp ? r >= target : null,
       });
     }
   }
@@ -694,10 +740,20 @@ async function main(): Promise<void> {
   const failed = new Set<string>();
   let hardFailures = 0;
   for (const group of schedule) {
-    for (const competitor of competitors) {
+    // The training task of Kiln and PyTorch in interleaved rounds (see trainRounds), the rest once.
+    const rounds = group.length === 1 && group[0] === 'train' ? config.trainRounds : 1;
+    const runs: { competitor: Competitor; round: number }[] = [];
+    for (let round = 0; round < rounds; round++) {
+      for (const competitor of competitors) {
+        if (round === 0 || ROUND_COMPETITORS.includes(competitor.name)) runs.push({ competitor, round });
+      }
+    }
+    for (const { competitor, round } of runs) {
       const mine = group.filter((t) => competitor.tasks.includes(t));
       if (mine.length === 0 || failed.has(competitor.name)) continue;
-      process.stderr.write(`▶ ${competitor.name}: ${mine.join(', ')}\n`);
+      process.stderr.write(
+        `▶ ${competitor.name}: ${mine.join(', ')}${rounds > 1 && ROUND_COMPETITORS.includes(competitor.name) ? `, round ${round + 1} of ${rounds}` : ''}\n`,
+      );
       const t0 = performance.now();
       const outcome = await runChild(competitor.command(mine), competitor.optional);
       process.stderr.write(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
@@ -713,7 +769,7 @@ async function main(): Promise<void> {
         const r = outcome.json as CompetitorResult;
         const into = merged.get(competitor.name) ?? emptyResult(r.competitor, r.version);
         into.version = r.version;
-        into.train.push(...r.train);
+        into.train.push(...r.train.map((t) => ({ ...t, round })));
         into.matmul.push(...r.matmul);
         into.predict = r.predict ?? into.predict;
         into.peak = r.peak ?? into.peak;

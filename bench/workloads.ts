@@ -98,6 +98,11 @@ export interface BenchConfig {
   classes: number;
   learningRate: number;
   workloads: Workload[];
+  /**
+   * Rounds of the training task for Kiln and PyTorch, interleaved (kiln, kiln-1t, torch-1t, then
+   * again): the machine's speed drifts over minutes, so their ratio is judged round by round.
+   */
+  trainRounds: number;
   matmulShapes: MatmulShape[];
   matmulCases: MatmulCase[];
   /** Timed samples per matmul measurement (median reported); each sample runs ≥ matmulSampleMs. */
@@ -160,6 +165,7 @@ export function benchConfig(quick: boolean = QUICK): BenchConfig {
         tfjsCpuTimedEpochs: 1,
       },
     ],
+    trainRounds: quick ? 1 : 3,
     matmulShapes,
     matmulCases,
     matmulSamples: quick ? 3 : 5,
@@ -348,6 +354,8 @@ export interface TrainResult {
   batchSize: number;
   /** Wall time of each timed epoch. */
   epochSeconds: number[];
+  /** Which interleaved round of the training task measured it (run.ts sets it; 0 = the only one). */
+  round?: number;
   /** rows / median epoch time. */
   samplesPerSecond: number;
   spread: number;
