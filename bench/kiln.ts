@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Sequential, Trainer, kernelBackend, setKernelThreads, type LayerSpec, type ModelSpec } from '../src/engine/index.js';
 import { matmulBias, matmulTransposeAAccumulate, matmulTransposeB } from '../src/engine/kernels/matmul.js';
-import { wasmRuntime } from '../src/engine/kernels/wasm/runtime.js';
+import { createWasmRuntime, wasmRuntime, type WasmRuntime } from '../src/engine/kernels/wasm/runtime.js';
 import { PeakMeter, rates, type PeakSample } from './simd-peak.js';
 import {
   benchConfig,
@@ -122,6 +122,57 @@ function benchMatmul(config: BenchConfig, c: MatmulCase, threads: number): Matmu
   return { ...matmulResult(c, seconds), threads, perCoreGflops: flops(c) / median(cpuSeconds) / 1e9 };
 }
 
+/**
+ * The product of case `c` on a runtime's kernels, called directly on operands in its memory (dW's
+ * accumulator cleared per call, as zeroGrad does once per step).
+ */
+function productOn(rt: WasmRuntime, c: MatmulCase): () => void {
+  const { n, inDim, units } = c;
+  const put = (values: Float32Array): number => {
+    const a = rt.allocFloat32(values.length);
+    a.set(values);
+    keep.push(a);
+    return a.byteOffset;
+  };
+  const x = put(randomMatrix(n * inDim, 11, c.zeroFraction));
+  const w = put(randomMatrix(inDim * units, 12));
+  const bias = put(randomMatrix(units, 13));
+  const dy = put(randomMatrix(n * units, 14));
+  const out = put(new Float32Array(n * units));
+  const dw = put(new Float32Array(inDim * units));
+  const dx = put(new Float32Array(n * inDim));
+  switch (c.kernel) {
+    case 'forward':
+      return () => rt.gemm(out, x, w, bias, n, inDim, units, false);
+    case 'dW':
+      return () => {
+        rt.kernels.zero(dw, inDim * units * 4);
+        rt.gemm(dw, x, dy, 0, inDim, n, units, true, true, false);
+      };
+    case 'dX':
+      return () => rt.gemm(dx, dy, w, 0, n, units, inDim, false, false, true);
+  }
+}
+/** The arrays productOn allocated: a runtime's block returns to its pool when its array is collected. */
+const keep: Float32Array[] = [];
+
+/**
+ * The fused build's speed over the plain build's on case `c` (1 thread): the same product on
+ * each runtime, alternating sample by sample, so the machine's drift cancels out.
+ */
+function fmaSpeedup(config: BenchConfig, c: MatmulCase, fused: WasmRuntime, plain: WasmRuntime): number {
+  const runFused = productOn(fused, c);
+  const runPlain = productOn(plain, c);
+  const ratios: number[] = [];
+  for (let s = 0; s < config.matmulSamples; s++) {
+    const f = median(timeCallsWithCpu(runFused, 1, config.matmulSampleMs).seconds);
+    const p = median(timeCallsWithCpu(runPlain, 1, config.matmulSampleMs).seconds);
+    ratios.push(p / f);
+  }
+  keep.length = 0;
+  return median(ratios);
+}
+
 async function benchMatmuls(config: BenchConfig, threads: number, result: CompetitorResult): Promise<void> {
   // The ceiling with as many threads as the kernels may use: a few samples first, then one after
   // every kernel, so the ceiling is sampled across the whole task.
@@ -136,8 +187,12 @@ async function benchMatmuls(config: BenchConfig, threads: number, result: Compet
     if (meter !== one) oneSamples.push(one.sample());
   };
   for (let i = 0; i < 3; i++) take();
+  // On 1 thread, what the fused multiply-add build gains over the plain one, product by product.
+  const fused = kernelBackend() === 'wasm-simd-fma' && threads === 1 ? wasmRuntime() : null;
+  const plain = fused ? createWasmRuntime(false) : null;
   for (const c of config.matmulCases) {
     const r = benchMatmul(config, c, threads);
+    if (fused && plain) r.fmaSpeedup = fmaSpeedup(config, c, fused, plain);
     take();
     progress(NAME, `matmul ${matmulLabel(r)}: ${r.gflops.toFixed(2)} GFLOP/s, ${r.perCoreGflops!.toFixed(2)} per CPU-second`);
     result.matmul.push(r);

@@ -381,6 +381,7 @@ function matmulReport(config: BenchConfig, results: CompetitorResult[], goals: G
   }
   out.push(
     "   % ceiling = the kernel's GFLOP per CPU-second ÷ the ceiling's, per core: CPU time, unlike wall time, does not count the slices other processes take.",
+    '   1t fma/plain = the same product on the fused multiply-add build over the plain SIMD build, 1 thread, alternating sample by sample in the kiln-1t process.',
   );
   const keyOf = (m: Pick<MatmulResult, 'kernel' | 'n' | 'inDim' | 'units' | 'variant'>): string => matmulLabel(m);
   const share = (k: CompetitorResult | undefined, m: MatmulResult | undefined): number => {
@@ -389,6 +390,7 @@ function matmulReport(config: BenchConfig, results: CompetitorResult[], goals: G
     return m.perCoreGflops / (k === kiln ? p.twoThreads.perCore : p.oneThread.perCore);
   };
   const goalRows: { label: string; one: number; two: number }[] = [];
+  const fmaColumn = !!kiln1?.matmul.some((m) => m.fmaSpeedup !== undefined);
   const rows = config.matmulCases.map((c) => {
     const variant: MatmulResult['variant'] = c.zeroFraction > 0 ? 'relu50' : 'dense';
     const key = keyOf({ ...c, variant });
@@ -408,6 +410,7 @@ function matmulReport(config: BenchConfig, results: CompetitorResult[], goals: G
       }),
       percent(one),
       percent(two),
+      ...(fmaColumn ? [k1?.fmaSpeedup ? ratio(k1.fmaSpeedup) : '—'] : []),
       ...(kiln1 ? [km && k1 ? ratio(km.gflops / k1.gflops) : '—'] : []),
       ...peers.map((p) => {
         const pm = find(p);
@@ -423,11 +426,12 @@ function matmulReport(config: BenchConfig, results: CompetitorResult[], goals: G
         ...cols.map((c) => c.competitor),
         '1t %ceiling',
         '2t %ceiling/core',
+        ...(fmaColumn ? ['1t fma/plain'] : []),
         ...(kiln1 ? ['kiln/kiln-1t'] : []),
         ...peers.map((p) => `kiln/${p.competitor}`),
       ],
       rows,
-      ['l', 'l', ...right(cols.length + 2 + (kiln1 ? 1 : 0) + peers.length)],
+      ['l', 'l', ...right(cols.length + 2 + (fmaColumn ? 1 : 0) + (kiln1 ? 1 : 0) + peers.length)],
     ),
   );
   // Flop-weighted over one training step: Σ flops / Σ (flops / rate), dense rows, per workload.

@@ -376,6 +376,11 @@ export interface MatmulResult {
   /** Kiln only: threads the kernel was allowed, and 2·N·I·U / median CPU seconds per call. */
   threads?: number;
   perCoreGflops?: number;
+  /**
+   * Kiln on 1 thread with the fused build: its speed over the plain SIMD build's on the same
+   * product, alternating sample by sample in the same process (median of the ratios).
+   */
+  fmaSpeedup?: number;
 }
 
 export interface PredictResult {
