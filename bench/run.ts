@@ -746,12 +746,11 @@ async function main(): Promise<void> {
   for (const group of schedule) {
     // The training task of Kiln and PyTorch in interleaved rounds (see trainRounds), the rest once.
     const rounds = group.length === 1 && group[0] === 'train' ? config.trainRounds : 1;
+    // The rounds first, back to back, then the competitors that run once.
+    const inRounds = rounds > 1 ? competitors.filter((c) => ROUND_COMPETITORS.includes(c.name)) : [];
     const runs: { competitor: Competitor; round: number }[] = [];
-    for (let round = 0; round < rounds; round++) {
-      for (const competitor of competitors) {
-        if (round === 0 || ROUND_COMPETITORS.includes(competitor.name)) runs.push({ competitor, round });
-      }
-    }
+    for (let round = 0; round < rounds; round++) for (const competitor of inRounds) runs.push({ competitor, round });
+    for (const competitor of competitors) if (!inRounds.includes(competitor)) runs.push({ competitor, round: 0 });
     for (const { competitor, round } of runs) {
       const mine = group.filter((t) => competitor.tasks.includes(t));
       if (mine.length === 0 || failed.has(competitor.name)) continue;

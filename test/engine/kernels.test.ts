@@ -5,6 +5,7 @@
  * compile of their AssemblyScript source.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -26,6 +27,16 @@ function filled(n: number, inWasm: boolean): Float32Array {
   const a = inWasm ? (allocate('float32', n) as Float32Array) : new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = random() * 2 - 1;
   return a;
+}
+
+/** Whether the CPU has fused multiply-add instructions (always on arm64; FMA3 on x64). */
+function cpuHasFma(): boolean {
+  if (process.arch !== 'x64') return true;
+  try {
+    return /^flags\s*:.*\bfma\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return true; // not Linux: assume a CPU from this decade
+  }
 }
 
 const GUARD = 16;
@@ -368,31 +379,45 @@ describe.each([
 
   // a = 1 + 2⁻¹², so a·a = 1 + 2⁻¹¹ + 2⁻²⁴: rounded to float32 it loses the 2⁻²⁴ (a tie, to
   // even), fused with the running sum −1 it keeps it. Each output is −1·1 + a·a, summed in order.
+  // (x64 CPUs without FMA3, from before 2013, run relaxed_madd unfused: V8 falls back to a
+  // multiply and an add there.)
   const a = 1 + 2 ** -12;
-  const expected = fma ? 2 ** -11 + 2 ** -24 : 2 ** -11;
+  const expected = fma && cpuHasFma() ? 2 ** -11 + 2 ** -24 : 2 ** -11;
+  // Row and column counts that reach every kernel: the 1–3-row path (strips and its 4-wide tail),
+  // the 4×8 tiles and their single rows, and the narrow path's 4-, 8- and 12-wide groups with
+  // their 1-, 2- and 6-row tiles, for A as stored and transposed (up to 4 row vectors at m = 20).
   for (const [m, n] of [
     [1, 1],
     [1, 24],
+    [3, 37],
     [4, 24],
     [5, 24],
     [5, 12],
     [6, 3],
+    [2, 8],
+    [8, 16],
+    [20, 10],
+    [20, 24],
   ] as const) {
     it(`${fma ? 'rounds' : 'does not round'} a·b + c once in every kernel: ${m} row(s) × ${n} column(s)`, () => {
+      const all = new Array<number>(m * n).fill(expected);
       const x = new Float32Array(m * 2);
       for (let i = 0; i < m; i++) x.set([-1, a], 2 * i);
       const w = new Float32Array(2 * n);
       w.fill(1, 0, n);
       w.fill(a, n);
-      const y = product(x, w, null, m, 2, n);
-      expect(Array.from(y)).toEqual(new Array<number>(m * n).fill(expected));
+      expect(Array.from(product(x, w, null, m, 2, n)), 'A·B').toEqual(all);
       // dW = Xᵀ·dY reads A stored transposed: the same sums with xᵀ stored as 2 × m.
       const xt = new Float32Array(2 * m);
       for (let i = 0; i < m; i++) {
         xt[i] = -1;
         xt[m + i] = a;
       }
-      expect(Array.from(product(xt, w, null, m, 2, n, true, false))).toEqual(new Array<number>(m * n).fill(expected));
+      expect(Array.from(product(xt, w, null, m, 2, n, true, false)), 'Aᵀ·B').toEqual(all);
+      // dX = dY·Wᵀ reads B stored transposed (n × 2), packing it as it goes.
+      const wt = new Float32Array(n * 2);
+      for (let j = 0; j < n; j++) wt.set([1, a], 2 * j);
+      expect(Array.from(product(x, wt, null, m, 2, n, false, true)), 'A·Bᵀ').toEqual(all);
     });
   }
 
@@ -401,6 +426,8 @@ describe.each([
       [9, 784, 128],
       [6, 129, 10],
       [5, 64, 35],
+      [7, 50, 16],
+      [6, 33, 8],
     ] as const) {
       const x = filled(n * inDim, false);
       const w = filled(inDim * units, false);
@@ -421,13 +448,18 @@ describe.skipIf(rt === null)('the fused multiply-add choice', () => {
     expect(() => useFusedMultiplyAdd(true)).not.toThrow();
   });
 
-  it('is turned off by KERNEL_FMA=0 in a new process', () => {
+  it('is turned off by KERNEL_FMA=0: the app started in a new process runs the plain build', () => {
     const script = [
+      "import { mkdtempSync } from 'node:fs';",
+      "import { tmpdir } from 'node:os';",
+      "import { join } from 'node:path';",
+      "import { buildApp } from './src/app.ts';",
       "import { loadConfig } from './src/config.ts';",
-      "import { kernelBackend, useFusedMultiplyAdd, setKernelThreads } from './src/engine/index.ts';",
-      'useFusedMultiplyAdd(loadConfig().kernelFma);',
-      'setKernelThreads(1);',
+      "import { kernelBackend } from './src/engine/index.ts';",
+      "const dataDir = mkdtempSync(join(tmpdir(), 'kiln-fma-'));",
+      'const app = await buildApp({ ...loadConfig(), dataDir, workerConcurrency: 0 }, { logger: false });',
       'console.log(kernelBackend());',
+      'await app.close();',
     ].join('\n');
     const backend = (fma: string): string =>
       execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
