@@ -328,15 +328,14 @@ function sizeClass(bytes: number): number {
 }
 
 // The helper thread: waits for a new sequence number, joins the task if it is still open,
-// takes chunks until none is left, signals. Between tasks it spins HELPER_SPINS loads (~0.4 ms,
-// like OpenMP's default spin before it sleeps), which spans the serial work between the products
-// of a training step: woken from sleep instead, it joined each product late. Alternating spin
-// counts epoch by epoch in one process, 50K trained the small model 9–15% and the big one 1–3%
-// faster than 2K, and 20K–200K were within noise of each other. (On a day when the two vCPUs
-// shared one core's FP units, a spinning helper had slowed the main thread instead; the bench
-// notes when its two-thread ceiling shows that.) It reads
-// the arguments only after joining, so a late helper that joins a newer task than the one it woke
-// for works on the right one.
+// takes chunks until none is left, signals. Between tasks it spins HELPER_SPINS loads (~0.4 ms;
+// OpenMP runtimes likewise spin a while before they sleep), which spans the serial work between
+// the products of a training step: woken from sleep instead, it joined each product late.
+// Alternating spin counts epoch by epoch in one process, 50K trained the small model 9–15% and
+// the big one 1–3% faster than 2K, and 20K–200K were within noise of each other. (On a day when
+// the two vCPUs shared one core's FP units, a spinning helper had slowed the main thread instead;
+// the bench notes when its two-thread ceiling shows that.) It reads the arguments only after
+// joining, so a late helper that joins a newer task than the one it woke for works on the right one.
 const HELPER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, shared } = workerData;
