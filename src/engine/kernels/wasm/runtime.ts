@@ -401,16 +401,16 @@ export function useFusedMultiplyAdd(enabled: boolean): void {
  * instructions to what V8 accepts; nothing that validated before changes.
  */
 function relaxedSimdModule(): WebAssembly.Module | null {
-  try {
-    const bytes = Buffer.from(KERNELS_FMA_WASM_BASE64, 'base64');
-    if (!WebAssembly.validate(bytes)) {
-      setFlagsFromString('--experimental-wasm-relaxed-simd');
-      if (!WebAssembly.validate(bytes)) return null;
-    }
-    return new WebAssembly.Module(bytes);
-  } catch {
-    return null; // then the plain SIMD build
-  }
+  const module = compiled(KERNELS_FMA_WASM_BASE64);
+  if (module) return module;
+  setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return compiled(KERNELS_FMA_WASM_BASE64);
+}
+
+/** The module, or null where this runtime does not validate it (no SIMD, no relaxed SIMD). */
+function compiled(base64: string): WebAssembly.Module | null {
+  const bytes = Buffer.from(base64, 'base64');
+  return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
 }
 
 /**
@@ -424,27 +424,17 @@ export function wasmRuntimeFor(...arrays: (Float32Array | Float64Array | null)[]
   return rt;
 }
 
-function plainSimdModule(): WebAssembly.Module | null {
-  try {
-    const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
-    return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * A new runtime on the relaxed-SIMD build (`fma`) or the plain SIMD one, or null where that
  * build cannot run. The engine uses one per process (wasmRuntime); tests and benchmarks make
  * others to compare the builds.
  */
 export function createWasmRuntime(fma: boolean): WasmRuntime | null {
-  const module = fma ? relaxedSimdModule() : plainSimdModule();
-  if (!module) return null;
   try {
-    return new WasmRuntime(module, fma);
+    const module = fma ? relaxedSimdModule() : compiled(KERNELS_WASM_BASE64);
+    return module ? new WasmRuntime(module, fma) : null;
   } catch {
-    return null; // no shared memory
+    return null; // no WebAssembly, or no shared memory
   }
 }
 
