@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Sequential, Trainer, kernelBackend, setKernelThreads, type LayerSpec, type ModelSpec } from '../src/engine/index.js';
+import { zeroFill } from '../src/engine/kernels/elementwise.js';
 import { matmulBias, matmulTransposeAAccumulate, matmulTransposeB } from '../src/engine/kernels/matmul.js';
 import { createWasmRuntime, wasmRuntime, type WasmRuntime } from '../src/engine/kernels/wasm/runtime.js';
 import { PeakMeter, rates, type PeakSample } from './simd-peak.js';
@@ -93,15 +94,23 @@ function engineArray(source: Float32Array): Float32Array {
   return array;
 }
 
+/** The operands of case `c`, each made by `alloc` (the same seeds for every caller). */
+function caseOperands(c: MatmulCase, alloc: (values: Float32Array) => Float32Array) {
+  const { n, inDim, units } = c;
+  return {
+    x: alloc(randomMatrix(n * inDim, 11, c.zeroFraction)),
+    w: alloc(randomMatrix(inDim * units, 12)),
+    bias: alloc(randomMatrix(units, 13)),
+    dy: alloc(randomMatrix(n * units, 14)),
+    out: alloc(new Float32Array(n * units)),
+    dw: alloc(new Float32Array(inDim * units)),
+    dx: alloc(new Float32Array(n * inDim)),
+  };
+}
+
 function benchMatmul(config: BenchConfig, c: MatmulCase, threads: number): MatmulResult {
   const { n, inDim, units } = c;
-  const x = engineArray(randomMatrix(n * inDim, 11, c.zeroFraction));
-  const w = engineArray(randomMatrix(inDim * units, 12));
-  const bias = engineArray(randomMatrix(units, 13));
-  const dy = engineArray(randomMatrix(n * units, 14));
-  const out = engineArray(new Float32Array(n * units));
-  const dw = engineArray(new Float32Array(inDim * units));
-  const dx = engineArray(new Float32Array(n * inDim));
+  const { x, w, bias, dy, out, dw, dx } = caseOperands(c, engineArray);
   let fn: () => void;
   switch (c.kernel) {
     case 'forward':
@@ -110,7 +119,7 @@ function benchMatmul(config: BenchConfig, c: MatmulCase, threads: number): Matmu
     case 'dW':
       // The accumulator is cleared per call, as zeroGrad does once per training step.
       fn = () => {
-        dw.fill(0);
+        zeroFill(dw);
         matmulTransposeAAccumulate(dw, x, dy, n, inDim, units);
       };
       break;
@@ -123,38 +132,29 @@ function benchMatmul(config: BenchConfig, c: MatmulCase, threads: number): Matmu
 }
 
 /**
- * The product of case `c` on a runtime's kernels, called directly on operands in its memory (dW's
- * accumulator cleared per call, as zeroGrad does once per step).
+ * The product of case `c` on a given runtime's kernels, called directly on operands in its
+ * memory (dW's accumulator cleared per call, as zeroGrad does once per step). The closure holds
+ * the arrays, which keeps their blocks out of the runtime's pool while it runs.
  */
 function productOn(rt: WasmRuntime, c: MatmulCase): () => void {
   const { n, inDim, units } = c;
-  const put = (values: Float32Array): number => {
+  const { x, w, bias, dy, out, dw, dx } = caseOperands(c, (values) => {
     const a = rt.allocFloat32(values.length);
     a.set(values);
-    keep.push(a);
-    return a.byteOffset;
-  };
-  const x = put(randomMatrix(n * inDim, 11, c.zeroFraction));
-  const w = put(randomMatrix(inDim * units, 12));
-  const bias = put(randomMatrix(units, 13));
-  const dy = put(randomMatrix(n * units, 14));
-  const out = put(new Float32Array(n * units));
-  const dw = put(new Float32Array(inDim * units));
-  const dx = put(new Float32Array(n * inDim));
+    return a;
+  });
   switch (c.kernel) {
     case 'forward':
-      return () => rt.gemm(out, x, w, bias, n, inDim, units, false);
+      return () => rt.gemm(out.byteOffset, x.byteOffset, w.byteOffset, bias.byteOffset, n, inDim, units, false);
     case 'dW':
       return () => {
-        rt.kernels.zero(dw, inDim * units * 4);
-        rt.gemm(dw, x, dy, 0, inDim, n, units, true, true, false);
+        rt.kernels.zero(dw.byteOffset, dw.byteLength);
+        rt.gemm(dw.byteOffset, x.byteOffset, dy.byteOffset, 0, inDim, n, units, true, true, false);
       };
     case 'dX':
-      return () => rt.gemm(dx, dy, w, 0, n, units, inDim, false, false, true);
+      return () => rt.gemm(dx.byteOffset, dy.byteOffset, w.byteOffset, 0, n, units, inDim, false, false, true);
   }
 }
-/** The arrays productOn allocated: a runtime's block returns to its pool when its array is collected. */
-const keep: Float32Array[] = [];
 
 /**
  * The fused build's speed over the plain build's on case `c` (1 thread): the same product on
@@ -175,14 +175,13 @@ function fmaSpeedup(config: BenchConfig, c: MatmulCase, fused: WasmRuntime, plai
     const p = median(timeCallsWithCpu(runPlain, 1, config.matmulSampleMs).seconds);
     ratios.push(p / f);
   }
-  keep.length = 0;
   return median(ratios);
 }
 
 async function benchMatmuls(config: BenchConfig, threads: number, result: CompetitorResult): Promise<void> {
-  // The ceiling with as many threads as the kernels may use: a few samples first, then one after
-  // every kernel, so the ceiling is sampled across the whole task.
-  // The ceiling of the arithmetic the kernels do: fused multiply-adds in their relaxed-SIMD build.
+  // The ceiling of the arithmetic the kernels do (fused multiply-adds in their relaxed-SIMD build),
+  // with as many threads as the kernels may use: a few samples first, then one after every
+  // kernel, so the ceiling is sampled across the whole task.
   const fma = kernelBackend() === 'wasm-simd-fma';
   const one = await PeakMeter.create(1, config.matmulSampleMs, fma);
   const meter = threads >= 2 ? await PeakMeter.create(2, config.matmulSampleMs, fma) : one;

@@ -14,8 +14,8 @@
  * that function on two worker threads at once and adds up their rates.
  */
 import { pathToFileURL } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
+import { kernelBackend } from '../src/engine/index.js';
 import { QUICK, RESULT_PREFIX, median, progress, spread, type PeakResult, type PeakVariant } from './workloads.js';
 
 const NAME = 'wasm-peak';
@@ -99,7 +99,7 @@ function peakBody(n: number, fma: boolean): number[] {
 /**
  * A module exporting `peak<N>(iters: i32) -> f32` for every N in `accumulators`, with fused
  * multiply-adds when `fma` (relaxed SIMD: on Node 20 V8 needs its flag, which the kernels'
- * runtime sets; see fmaAvailable).
+ * runtime turns on when it loads their relaxed-SIMD build).
  */
 export function peakModuleBytes(accumulators: readonly number[] = ACCUMULATORS, fma = false): Uint8Array<ArrayBuffer> {
   const count = accumulators.length;
@@ -133,14 +133,6 @@ export function rates(samples: readonly PeakSample[]): { wall: number; perCore: 
   const wall = samples.map((s) => s.flops / s.wall / 1e9);
   const perCore = samples.map((s) => s.flops / Math.max(s.cpu, 1e-6) / 1e9);
   return { wall: median(wall), perCore: median(perCore), wallSpread: spread(wall), perCoreSpread: spread(perCore) };
-}
-
-/** Whether relaxed SIMD validates here, turning on V8's flag for it as the kernels' runtime does. */
-export function fmaAvailable(): boolean {
-  const bytes = peakModuleBytes([4], true);
-  if (WebAssembly.validate(bytes)) return true;
-  setFlagsFromString('--experimental-wasm-relaxed-simd');
-  return WebAssembly.validate(bytes);
 }
 
 function peakExports(fma: boolean): Record<string, PeakFn> {
@@ -283,7 +275,7 @@ export class PeakMeter {
 }
 
 /** Standalone: the scan, then 1- and 2-thread samples (fused when relaxed SIMD can run). */
-export async function measurePeak(quick: boolean = QUICK, fma: boolean = fmaAvailable()): Promise<PeakResult> {
+export async function measurePeak(quick: boolean = QUICK, fma: boolean = kernelBackend() === 'wasm-simd-fma'): Promise<PeakResult> {
   const samples = quick ? 3 : 9;
   const sampleMs = quick ? 10 : 30;
   const one = await PeakMeter.create(1, sampleMs, fma);
