@@ -69,6 +69,15 @@ const SHAPES: [number, number, number][] = [
   [7, 300, 33],
   [128, 512, 512],
   [130, 70, 257],
+  // 1–3 rows take column blocks of 7 vectors, then one block of the 1–6 vectors left, then the
+  // last 1–3 columns: widths that leave each remainder.
+  [1, 40, 20],
+  [2, 17, 22],
+  [3, 31, 27],
+  [1, 60, 28],
+  [2, 33, 29],
+  [1, 9, 56],
+  [3, 100, 61],
 ];
 
 // The narrow-output path (N ≤ 16 whole; the columns past the last 8-wide panel otherwise): every

@@ -601,59 +601,70 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vhat: usize, n: i32
   }
 }
 
+// One row of C, columns [0, 4·V) at cr (V ≤ 7, a constant where inlined): V accumulators, one
+// broadcast of A per step. V8 loads every B vector of a step before the first multiply-add, so
+// V accumulators + V loads + 1 broadcast must fit its 15 vector registers: at V = 8 it kept one
+// accumulator on the stack, and that accumulator's store-load round trip every step made the
+// whole loop ~2.7x slower.
+@inline function smallRow(cr: usize, ar: usize, b: usize, ldb: usize, k: i32, V: i32, accumulate: bool, bias: usize): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  let s4 = f32x4.splat(0), s5 = f32x4.splat(0), s6 = f32x4.splat(0);
+  let bp = b;
+  for (let p = 0; p < k; p++) {
+    const x = v128.load32_splat(ar + ((<usize>p) << 2));
+    s0 = madd(x, v128.load(bp), s0);
+    if (V > 1) s1 = madd(x, v128.load(bp, 16), s1);
+    if (V > 2) s2 = madd(x, v128.load(bp, 32), s2);
+    if (V > 3) s3 = madd(x, v128.load(bp, 48), s3);
+    if (V > 4) s4 = madd(x, v128.load(bp, 64), s4);
+    if (V > 5) s5 = madd(x, v128.load(bp, 80), s5);
+    if (V > 6) s6 = madd(x, v128.load(bp, 96), s6);
+    bp += ldb;
+  }
+  finish(cr, s0, 4, accumulate, bias);
+  if (V > 1) finish(cr + 16, s1, 4, accumulate, bias ? bias + 16 : 0);
+  if (V > 2) finish(cr + 32, s2, 4, accumulate, bias ? bias + 32 : 0);
+  if (V > 3) finish(cr + 48, s3, 4, accumulate, bias ? bias + 48 : 0);
+  if (V > 4) finish(cr + 64, s4, 4, accumulate, bias ? bias + 64 : 0);
+  if (V > 5) finish(cr + 80, s5, 4, accumulate, bias ? bias + 80 : 0);
+  if (V > 6) finish(cr + 96, s6, 4, accumulate, bias ? bias + 96 : 0);
+}
+
 /**
  * C (M, N) = A (M, K) @ B (K, N) [+ bias | + C] for a few rows (M < 4: single-row predicts):
- * no packing (it would cost as much as the product), B read in place, 32 columns at a time so
- * eight independent accumulators hide the add latency.
+ * no packing (it would cost as much as the product), B read in place, 28 columns at a time so
+ * seven independent accumulators hide the multiply-add latency; the 1–6 vectors left form one
+ * narrower block, and the last 1–3 columns go in the low lanes (B's row may end there).
  */
 export function gemmSmall(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool): void {
   const lda = (<usize>k) << 2;
   const ldb = (<usize>n) << 2;
   const ldc = (<usize>n) << 2;
+  const vectors = n >> 2;
+  const rest = vectors % 7;
+  const restAt = (vectors - rest) << 2;
   for (let i = 0; i < m; i++) {
     const ar = a + <usize>i * lda;
     const cr = c + <usize>i * ldc;
-    let j = 0;
-    for (; j + 32 <= n; j += 32) {
-      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-      let s4 = f32x4.splat(0), s5 = f32x4.splat(0), s6 = f32x4.splat(0), s7 = f32x4.splat(0);
-      let bp = b + ((<usize>j) << 2);
-      for (let p = 0; p < k; p++) {
-        const x = v128.load32_splat(ar + ((<usize>p) << 2));
-        s0 = madd(x, v128.load(bp), s0);
-        s1 = madd(x, v128.load(bp, 16), s1);
-        s2 = madd(x, v128.load(bp, 32), s2);
-        s3 = madd(x, v128.load(bp, 48), s3);
-        s4 = madd(x, v128.load(bp, 64), s4);
-        s5 = madd(x, v128.load(bp, 80), s5);
-        s6 = madd(x, v128.load(bp, 96), s6);
-        s7 = madd(x, v128.load(bp, 112), s7);
-        bp += ldb;
-      }
-      const cj = cr + ((<usize>j) << 2);
-      if (accumulate) {
-        s0 = f32x4.add(v128.load(cj), s0); s1 = f32x4.add(v128.load(cj, 16), s1);
-        s2 = f32x4.add(v128.load(cj, 32), s2); s3 = f32x4.add(v128.load(cj, 48), s3);
-        s4 = f32x4.add(v128.load(cj, 64), s4); s5 = f32x4.add(v128.load(cj, 80), s5);
-        s6 = f32x4.add(v128.load(cj, 96), s6); s7 = f32x4.add(v128.load(cj, 112), s7);
-      } else if (bias) {
-        const bj = bias + ((<usize>j) << 2);
-        s0 = f32x4.add(v128.load(bj), s0); s1 = f32x4.add(v128.load(bj, 16), s1);
-        s2 = f32x4.add(v128.load(bj, 32), s2); s3 = f32x4.add(v128.load(bj, 48), s3);
-        s4 = f32x4.add(v128.load(bj, 64), s4); s5 = f32x4.add(v128.load(bj, 80), s5);
-        s6 = f32x4.add(v128.load(bj, 96), s6); s7 = f32x4.add(v128.load(bj, 112), s7);
-      }
-      v128.store(cj, s0); v128.store(cj, s1, 16); v128.store(cj, s2, 32); v128.store(cj, s3, 48);
-      v128.store(cj, s4, 64); v128.store(cj, s5, 80); v128.store(cj, s6, 96); v128.store(cj, s7, 112);
+    for (let j = 0; j < restAt; j += 28) {
+      const o = (<usize>j) << 2;
+      smallRow(cr + o, ar, b + o, ldb, k, 7, accumulate, bias ? bias + o : 0);
     }
-    // The last columns four at a time, the final 1–3 in the low lanes (B's row may end there).
-    for (; j < n; j += 4) {
-      const lanes = n - j < 4 ? n - j : 4;
+    const o = (<usize>restAt) << 2;
+    const bo = bias ? bias + o : 0;
+    if (rest == 1) smallRow(cr + o, ar, b + o, ldb, k, 1, accumulate, bo);
+    else if (rest == 2) smallRow(cr + o, ar, b + o, ldb, k, 2, accumulate, bo);
+    else if (rest == 3) smallRow(cr + o, ar, b + o, ldb, k, 3, accumulate, bo);
+    else if (rest == 4) smallRow(cr + o, ar, b + o, ldb, k, 4, accumulate, bo);
+    else if (rest == 5) smallRow(cr + o, ar, b + o, ldb, k, 5, accumulate, bo);
+    else if (rest == 6) smallRow(cr + o, ar, b + o, ldb, k, 6, accumulate, bo);
+    const j = vectors << 2;
+    if (j < n) {
+      const lanes = n - j;
       let s = f32x4.splat(0);
       let bp = b + ((<usize>j) << 2);
       for (let p = 0; p < k; p++) {
-        const y = lanes == 4 ? v128.load(bp) : loadPart(bp, lanes);
-        s = madd(v128.load32_splat(ar + ((<usize>p) << 2)), y, s);
+        s = madd(v128.load32_splat(ar + ((<usize>p) << 2)), loadPart(bp, lanes), s);
         bp += ldb;
       }
       finish(cr + ((<usize>j) << 2), s, lanes, accumulate, bias ? bias + ((<usize>j) << 2) : 0);
