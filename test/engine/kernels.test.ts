@@ -214,6 +214,33 @@ describe.skipIf(rt === null)('WebAssembly SIMD kernels', () => {
     }
   });
 
+  it('re-check on two threads whether running alone is faster, with the same results either way', () => {
+    // The runtime runs large products shared, and after each stretch (1,024 tasks at first, at
+    // most 4,096) a short burst alone to compare (ShareChooser). Whichever way each runs, the
+    // output is the same.
+    const [m, k, n] = [64, 256, 64];
+    const x = filled(m * k, true);
+    const w = filled(k * n, true);
+    const y = allocate('float32', m * n) as Float32Array;
+    rt!.setThreads(1);
+    fast.matmulBias(y, x, w, null, m, k, n);
+    const one = Array.from(y);
+    rt!.setThreads(2);
+    try {
+      const before = rt!.sharingStats().aloneTasks;
+      let mismatches = 0;
+      for (let i = 0; i < 4096 + 48 && rt!.sharingStats().aloneTasks - before < 24; i++) {
+        y.fill(0);
+        fast.matmulBias(y, x, w, null, m, k, n);
+        for (let j = 0; j < y.length; j++) if (y[j] !== one[j]) mismatches++;
+      }
+      expect(rt!.sharingStats().aloneTasks - before).toBeGreaterThanOrEqual(24);
+      expect(mismatches).toBe(0);
+    } finally {
+      rt!.setThreads(1);
+    }
+  });
+
   it('give bit-identical Adam updates with one and two threads', () => {
     // Above the size the helper takes part in, not a multiple of the chunk or SIMD width.
     const size = 300_003;

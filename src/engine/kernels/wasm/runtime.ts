@@ -10,6 +10,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { KERNELS_FMA_WASM_BASE64, KERNELS_WASM_BASE64 } from './binary.js';
+import { ShareChooser } from './share-chooser.js';
 
 const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, wasm32's limit
@@ -85,6 +86,7 @@ export class WasmRuntime {
   private readonly registry: FinalizationRegistry<{ offset: number; bytes: number }>;
   private helper: Helper | null = null;
   private threads = 1;
+  private readonly chooser = new ShareChooser();
   private readonly mainPack = { offset: 0, bytes: 0 };
   private helperPack = { offset: 0, bytes: 0 };
 
@@ -203,13 +205,21 @@ export class WasmRuntime {
       this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, 0, n, ta, tb);
       return;
     }
-    // Column chunks of whole 8-wide panels; the narrow tail goes with the last one.
-    const helper = this.ensureHelper(packBytes);
-    const chunkCols = 8 * Math.ceil(panels / TARGET_CHUNKS);
-    const args = [c, a, b, bias, m, k, n, acc, helper.pack, 0, 0, ta, tb];
-    this.share(helper, TASK.gemm, args, [], Math.ceil(n / chunkCols), chunkCols, (j0) =>
-      this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, j0, Math.min(n, j0 + chunkCols), ta, tb),
-    );
+    const kind = `gemm ${m} ${k} ${n} ${acc}${ta}${tb}`;
+    const shared = this.chooser.share();
+    const start = performance.now();
+    if (!shared) {
+      this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, 0, n, ta, tb);
+    } else {
+      // Column chunks of whole 8-wide panels; the narrow tail goes with the last one.
+      const helper = this.ensureHelper(packBytes);
+      const chunkCols = 8 * Math.ceil(panels / TARGET_CHUNKS);
+      const args = [c, a, b, bias, m, k, n, acc, helper.pack, 0, 0, ta, tb];
+      this.share(helper, TASK.gemm, args, [], Math.ceil(n / chunkCols), chunkCols, (j0) =>
+        this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, j0, Math.min(n, j0 + chunkCols), ta, tb),
+      );
+    }
+    this.chooser.record(kind, shared, performance.now() - start);
   }
 
   /**
@@ -234,12 +244,20 @@ export class WasmRuntime {
       this.kernels.adam(p, g, m, v, vhat, n, alpha, beta1, beta2, epsilon);
       return;
     }
-    const helper = this.ensureHelper(0);
-    const chunk = 4 * Math.ceil(n / TARGET_CHUNKS / 4);
-    this.share(helper, TASK.adam, [p, g, m, v, vhat, n], [alpha, beta1, beta2, epsilon], Math.ceil(n / chunk), chunk, (i0) => {
-      const o = 4 * i0;
-      this.kernels.adam(p + o, g + o, m + o, v + o, vhat ? vhat + o : 0, Math.min(chunk, n - i0), alpha, beta1, beta2, epsilon);
-    });
+    const kind = `adam ${n}`;
+    const shared = this.chooser.share();
+    const start = performance.now();
+    if (!shared) {
+      this.kernels.adam(p, g, m, v, vhat, n, alpha, beta1, beta2, epsilon);
+    } else {
+      const helper = this.ensureHelper(0);
+      const chunk = 4 * Math.ceil(n / TARGET_CHUNKS / 4);
+      this.share(helper, TASK.adam, [p, g, m, v, vhat, n], [alpha, beta1, beta2, epsilon], Math.ceil(n / chunk), chunk, (i0) => {
+        const o = 4 * i0;
+        this.kernels.adam(p + o, g + o, m + o, v + o, vhat ? vhat + o : 0, Math.min(chunk, n - i0), alpha, beta1, beta2, epsilon);
+      });
+    }
+    this.chooser.record(kind, shared, performance.now() - start);
   }
 
   /**
@@ -284,6 +302,11 @@ export class WasmRuntime {
       }
     }
     if (Atomics.load(control, CTRL.failed) !== 0) throw new Error(`the kernel helper thread failed on its share of a task (${task})`);
+  }
+
+  /** Large tasks run on this thread alone, and how often that choice changed (see ShareChooser). */
+  sharingStats(): { aloneTasks: number; switches: number } {
+    return { aloneTasks: this.chooser.aloneTasks, switches: this.chooser.switches };
   }
 
   /** Chunks of shared work the helper thread has taken so far (0 without a helper). */
