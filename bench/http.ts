@@ -261,6 +261,12 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
     if (binaryCheck.status !== 200 || JSON.stringify(binaryOutputs) !== JSON.stringify((check.body as { outputs: number[][] }).outputs))
       throw new Error('the binary predict body did not answer what the JSON body answers');
     expectStatus(await api(server.port, 'GET', '/bench/empty'), 200, 'empty route');
+    const emptyPostCheck = await fetch(`http://127.0.0.1:${server.port}/bench/empty`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(binaryBody),
+    });
+    if (emptyPostCheck.status !== 200) throw new Error(`empty POST route: HTTP ${emptyPostCheck.status}`);
     const route = `/v1/models/${MODEL}/predict`;
     const routes = {
       empty: { port: server.port, route: '/bench/empty', method: 'GET' as const, connections: h.connections },
@@ -273,6 +279,14 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
         contentType: 'application/octet-stream',
         connections: h.connections,
       },
+      emptyPost: {
+        port: server.port,
+        route: '/bench/empty',
+        method: 'POST' as const,
+        body: binaryBody,
+        contentType: 'application/octet-stream',
+        connections: h.connections,
+      },
       rawGet: { port: raw.port, route: '/', method: 'GET' as const, connections: h.connections },
       rawPost: { port: raw.port, route: '/', method: 'POST' as const, body, connections: h.connections },
     };
@@ -280,7 +294,7 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
     const names = Object.keys(routes) as Route[];
     progress(NAME, `warm-up ${h.warmupSeconds} s per route`);
     for (const name of names) await cannon({ ...routes[name], seconds: h.warmupSeconds });
-    const rounds: Record<Route, HttpRouteStats[]> = { empty: [], predict: [], predictBinary: [], rawGet: [], rawPost: [] };
+    const rounds: Record<Route, HttpRouteStats[]> = { empty: [], predict: [], predictBinary: [], emptyPost: [], rawGet: [], rawPost: [] };
     for (let r = 0; r < h.rounds; r++) {
       // Rotate which route goes first, so no route always follows the same one.
       const order = names.map((_, i) => names[(i + r) % names.length]!);
@@ -304,6 +318,8 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
       predictBinary: rounds.predictBinary,
       ratio: ratio(rounds.predict, rounds.empty),
       ratioBinary: ratio(rounds.predictBinary, rounds.empty),
+      emptyPost: rounds.emptyPost,
+      ratioBinaryEmptyPost: ratio(rounds.predictBinary, rounds.emptyPost),
       bodyBytes: Buffer.byteLength(body),
       binaryBodyBytes: binaryBody.byteLength,
       raw: { get: rounds.rawGet, post: rounds.rawPost, ratio: ratio(rounds.rawPost, rounds.rawGet) },

@@ -572,7 +572,7 @@ function httpReport(h: HttpResult, goals: Goal[]): string[] {
   out.push(
     `   empty = GET /bench/empty ({}), registered on the same instance; predict = POST /v1/models/{name}/predict, 1 row of 784-128-10 ` +
       `(${int(h.bodyBytes)}-byte JSON body), engine runtime; predict binary = the same row as application/octet-stream ` +
-      `(${int(h.binaryBodyBytes)} bytes of float32). ${h.versions}.`,
+      `(${int(h.binaryBodyBytes)} bytes of float32); empty POST = POST /bench/empty with that binary body, read whole and answered {}. ${h.versions}.`,
   );
   out.push(
     '   raw = bench/raw-server.ts, plain node:http with no framework: GET answers {}, POST JSON.parses the same JSON body and answers a constant reply.',
@@ -582,6 +582,7 @@ function httpReport(h: HttpResult, goals: Goal[]): string[] {
     rows.push(statsRow(`empty, round ${i + 1}`, e));
     rows.push(statsRow(`predict, round ${i + 1}`, h.predict[i]!));
     rows.push(statsRow(`predict binary, round ${i + 1}`, h.predictBinary[i]!));
+    rows.push(statsRow(`empty POST binary, round ${i + 1}`, h.emptyPost[i]!));
     rows.push(statsRow(`raw GET, round ${i + 1}`, h.raw.get[i]!));
     rows.push(statsRow(`raw POST+parse, round ${i + 1}`, h.raw.post[i]!));
   });
@@ -593,6 +594,10 @@ function httpReport(h: HttpResult, goals: Goal[]): string[] {
   out.push(
     `   predict/empty = ${percent(h.ratio)} (JSON body), ${percent(h.ratioBinary)} (binary body); medians of per-round ratios, ` +
       `${int(med(h.predict))} and ${int(med(h.predictBinary))} vs ${int(med(h.empty))} req/s; load average ${h.loadAverage[0].toFixed(2)} → ${h.loadAverage[1].toFixed(2)}`,
+  );
+  out.push(
+    `   predict binary / empty POST of the same body = ${percent(h.ratioBinaryEmptyPost)} (${int(med(h.predictBinary))} vs ` +
+      `${int(med(h.emptyPost))} req/s): what predicting costs on top of receiving the body in this app.`,
   );
   out.push(
     `   raw node:http POST+JSON.parse / GET = ${percent(h.raw.ratio)} (${int(med(h.raw.post))} vs ${int(med(h.raw.get))} req/s): ` +

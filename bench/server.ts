@@ -8,7 +8,8 @@
  *            then loaded from there, and the embedded queue forks the compiled training child
  *            with plain node, as `npm start` does, instead of the TypeScript one through tsx
  *
- * Besides the app's own routes it registers `GET /bench/empty` (an empty JSON object) on the
+ * Besides the app's own routes it registers `GET /bench/empty` (an empty JSON object), and a
+ * `POST /bench/empty` that reads an application/octet-stream body and answers the same, on the
  * same instance before `ready()`, so the empty route goes through the same hooks (security
  * headers, load shedding, auth, request ids) as /predict. IPC messages:
  *   → { type: 'ready', port }                      once listening
@@ -48,6 +49,12 @@ const send = (message: ServerMessage): void => {
 
 const app = await buildApp(config, { logger: false });
 app.get('/bench/empty', async () => ({}));
+// The same empty answer to a POST of the binary predict body (read whole, as predict's parser
+// reads it, then dropped): what receiving that body costs in this app, without predicting.
+await app.register(async (scope) => {
+  scope.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  scope.post('/bench/empty', async () => ({}));
+});
 await app.ready();
 await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address();

@@ -517,9 +517,13 @@ export interface HttpResult {
   predict: HttpRouteStats[];
   /** The same row as application/octet-stream (784 little-endian float32). */
   predictBinary: HttpRouteStats[];
+  /** POST /bench/empty with the binary body: read whole, dropped, answered {}. */
+  emptyPost: HttpRouteStats[];
   /** Median over rounds of predict req/s ÷ empty req/s of the same round. */
   ratio: number;
   ratioBinary: number;
+  /** Median over rounds of binary predict req/s ÷ empty POST (same body) req/s. */
+  ratioBinaryEmptyPost: number;
   bodyBytes: number;
   binaryBodyBytes: number;
   /** bench/raw-server.ts: plain node:http, GET {} vs POST of the same JSON body, JSON.parse only. */
