@@ -266,7 +266,9 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
       headers: { 'content-type': 'application/octet-stream' },
       body: new Uint8Array(binaryBody),
     });
-    if (emptyPostCheck.status !== 200) throw new Error(`empty POST route: HTTP ${emptyPostCheck.status}`);
+    const emptyPostReply = await emptyPostCheck.text();
+    if (emptyPostCheck.status !== 200 || emptyPostReply !== '{}')
+      throw new Error(`empty POST route: HTTP ${emptyPostCheck.status} ${emptyPostReply.slice(0, 200)}`);
     const route = `/v1/models/${MODEL}/predict`;
     const routes = {
       empty: { port: server.port, route: '/bench/empty', method: 'GET' as const, connections: h.connections },

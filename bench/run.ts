@@ -597,7 +597,7 @@ function httpReport(h: HttpResult, goals: Goal[]): string[] {
   );
   out.push(
     `   predict binary / empty POST of the same body = ${percent(h.ratioBinaryEmptyPost)} (${int(med(h.predictBinary))} vs ` +
-      `${int(med(h.emptyPost))} req/s): what predicting costs on top of receiving the body in this app.`,
+      `${int(med(h.emptyPost))} req/s): the share of the rate of a route that only receives that body which predict keeps.`,
   );
   out.push(
     `   raw node:http POST+JSON.parse / GET = ${percent(h.raw.ratio)} (${int(med(h.raw.post))} vs ${int(med(h.raw.get))} req/s): ` +

@@ -464,6 +464,14 @@ describe.each([
       [5, 64, 35],
       [7, 50, 16],
       [6, 33, 8],
+      // Widths that leave each remainder of the single-row path's 7-vector blocks (1–6 vectors,
+      // then 1–3 columns).
+      [5, 37, 20],
+      [6, 19, 27],
+      [5, 40, 28],
+      [4, 23, 29],
+      [5, 17, 56],
+      [6, 41, 61],
     ] as const) {
       const x = filled(n * inDim, false);
       const w = filled(inDim * units, false);

@@ -25,15 +25,16 @@ const alone = (choices: boolean[]): number => choices.filter((c) => !c).length;
 describe('ShareChooser', () => {
   it('shares from the start, and keeps sharing while it is faster, re-checking in ever rarer bursts', () => {
     const chooser = new ShareChooser(small);
-    const choices = drive(chooser, 40 + 8 + 80 + 8 + 160 + 8, (_, shared) => (shared ? 1 : 1.9));
+    const choices = drive(chooser, 40 + 8 + 80 + 8 + 80 + 8 + 80, (_, shared) => (shared ? 1 : 1.9));
     expect(choices.slice(0, 40).every(Boolean)).toBe(true);
-    // Bursts after 40, then 80, then 160 shared tasks (the stretch doubles up to maxStretch = 80:
-    // the third stretch is 80 too).
+    // Bursts after stretches of 40, then 80, then 80 shared tasks (the stretch doubles, up to
+    // maxStretch = 80).
     expect(alone(choices.slice(40, 48))).toBe(8);
     expect(choices.slice(48, 128).every(Boolean)).toBe(true);
     expect(alone(choices.slice(128, 136))).toBe(8);
     expect(choices.slice(136, 216).every(Boolean)).toBe(true);
     expect(alone(choices.slice(216, 224))).toBe(8);
+    expect(choices.slice(224).every(Boolean)).toBe(true);
     expect(chooser.switches).toBe(0);
     expect(chooser.aloneTasks).toBe(alone(choices));
   });
@@ -77,6 +78,20 @@ describe('ShareChooser', () => {
       return shared ? (run < 2 ? 100 : 0.5) : 1;
     });
     expect(chooser.switches).toBe(2);
+  });
+
+  it('keeps the kinds used lately when it must forget some (maxKinds)', () => {
+    const chooser = new ShareChooser({ ...small, maxKinds: 3 });
+    // 'a' and 'b' repeat; every third task is a kind never seen before (say, a batch of a new
+    // size). Forgetting by first use would drop 'a' and 'b' again and again, losing their times,
+    // and nothing would ever be compared; forgetting the least lately used drops the one-offs.
+    let fresh = 0;
+    for (let i = 0; i < 300; i++) {
+      const kind = i % 3 === 2 ? `once ${fresh++}` : i % 3 === 0 ? 'a' : 'b';
+      const shared = chooser.share();
+      chooser.record(kind, shared, shared ? 3 : 1);
+    }
+    expect(chooser.switches).toBe(1);
   });
 
   it('compares only the kinds timed in the last re-check, so stale kinds do not decide', () => {

@@ -4,7 +4,7 @@
  * training job, the API serving, a neighbour on a shared VM) makes sharing a loss: it can be
  * descheduled in the middle of a chunk while the main thread waits for it, and its spinning can
  * push the main thread onto the busy core. With a busy process pinned to the second core, two
- * threads trained the small bench model at half the speed of one.
+ * threads trained the small bench model at 0.4–0.75× the speed of one.
  *
  * Tasks repeat (the same products every training step), so each kind of task (operation and
  * sizes) keeps a moving average of its time shared and alone. One way runs for a stretch of
@@ -90,11 +90,14 @@ export class ShareChooser {
       this.skip--;
     } else {
       let t = this.times.get(kind);
-      if (!t) {
+      if (t) {
+        // Most recently used last, so the kinds forgotten past maxKinds are the ones not seen lately.
+        this.times.delete(kind);
+      } else {
         if (this.times.size >= this.maxKinds) this.times.delete(this.times.keys().next().value!);
         t = { shared: Number.NaN, alone: Number.NaN };
-        this.times.set(kind, t);
       }
+      this.times.set(kind, t);
       const key = shared ? 'shared' : 'alone';
       // A re-check starts each kind's average afresh: times from before the last switch say
       // nothing about now.
