@@ -45,29 +45,40 @@ export function toMatrix(rows: number[][], width: number | null, path: string): 
 
 const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
 
-/** A body of little-endian float32 rows of `width` values (application/octet-stream) → a matrix. */
+/**
+ * A body of little-endian float32 rows of `width` values (application/octet-stream) → a matrix.
+ * On little-endian hosts a 4-byte-aligned body is used in place (request bodies are: Node's
+ * buffer pool aligns to 8 bytes), so the values view the body's memory; otherwise they are copied.
+ * Copying a one-row body into a new array cost more than reading and checking it (1.5 of 2.3 µs).
+ */
 export function binaryToMatrix(bytes: Uint8Array, width: number, path: string): Matrix {
   const rowBytes = 4 * width;
   if (bytes.byteLength === 0 || bytes.byteLength % rowBytes !== 0) {
     const message = `${path} has ${bytes.byteLength} bytes, not a whole number of rows: a row is ${width} little-endian float32 values (${rowBytes} bytes)`;
     throw unprocessable(message, [{ path, message }]);
   }
-  const values = new Float32Array(bytes.byteLength / 4);
-  if (LITTLE_ENDIAN) {
-    // One copy: the body's bytes need not be 4-byte aligned in their buffer.
+  const count = bytes.byteLength / 4;
+  let values: Float32Array;
+  if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) {
+    values = new Float32Array(bytes.buffer, bytes.byteOffset, count);
+  } else if (LITTLE_ENDIAN) {
+    values = new Float32Array(count);
     new Uint8Array(values.buffer).set(bytes);
   } else {
+    values = new Float32Array(count);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < values.length; i++) values[i] = view.getFloat32(4 * i, true);
+    for (let i = 0; i < count; i++) values[i] = view.getFloat32(4 * i, true);
   }
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i]!)) {
+  // NaN and ±Infinity are the float32s whose exponent bits are all ones.
+  const bits = new Uint32Array(values.buffer, values.byteOffset, count);
+  for (let i = 0; i < count; i++) {
+    if ((bits[i]! & 0x7f800000) === 0x7f800000) {
       const r = Math.floor(i / width);
       const message = `${path} row ${r}, value ${i - r * width} is ${values[i]}: values must be finite`;
       throw unprocessable(message, [{ path: `${path}[${r}][${i - r * width}]`, message }]);
     }
   }
-  return { values, rows: values.length / width, width };
+  return { values, rows: count / width, width };
 }
 
 /** number[] (one value per row) or number[][] → flat float32 with its width. */
