@@ -1,10 +1,11 @@
 /**
  * Kiln's side of the benchmark. Run by run.ts as a child process:
- *   tsx bench/kiln.ts --json [--tasks train,matmul,predict] [--threads 2] [--name kiln]
+ *   tsx bench/kiln.ts --json [--tasks train,matmul,predict] [--threads 2] [--name kiln] [--busy-core N]
  * `--threads` is passed to setKernelThreads (1 or 2; default 2, both cores). The matmul task also
  * measures the WebAssembly SIMD ceiling (bench/simd-peak.ts) in this same process, with as many
  * threads as the kernels, and reports each kernel's rate per CPU-second next to it.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Sequential, Trainer, kernelBackend, setKernelThreads, type LayerSpec, type ModelSpec } from '../src/engine/index.js';
@@ -272,10 +273,33 @@ export async function runKiln(
   return result;
 }
 
+/**
+ * A process that keeps one CPU busy (a JS busy loop pinned there with taskset), to measure Kiln
+ * when another process wants the second core. Resolves once it runs; stop() kills it.
+ */
+async function busyCore(cpu: number): Promise<{ stop(): void }> {
+  const child = spawn('taskset', ['-c', String(cpu), process.execPath, '-e', 'process.send("up"); for (;;);'], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the busy process exited (${code}) before it started`)));
+  });
+  return { stop: () => void child.kill('SIGKILL') };
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const args = parseArgs(process.argv.slice(2));
   const threads = Number(args.values.get('threads') ?? '2');
   if (threads !== 1 && threads !== 2) throw new Error(`--threads must be 1 or 2, not ${args.values.get('threads')}`);
   const name = args.values.get('name') ?? (threads === 2 ? 'kiln' : `kiln-${threads}t`);
-  emitResult(await runKiln(args.tasks, benchConfig(), threads, name), args.json);
+  // --busy-core N: the tasks run while a busy process is pinned to CPU N (see busyCore).
+  const busyCpu = args.values.get('busy-core');
+  const busy = busyCpu === undefined ? null : await busyCore(Number(busyCpu));
+  try {
+    emitResult(await runKiln(args.tasks, benchConfig(), threads, name), args.json);
+  } finally {
+    busy?.stop();
+  }
 }

@@ -43,9 +43,11 @@ const CHILD_TIMEOUT_MS = 15 * 60 * 1000;
 /** Status with which torch_bench.py says that torch or numpy is missing. */
 const PYTHON_UNAVAILABLE = 3;
 
-export type Part = 'train' | 'matmul' | 'predict' | 'http' | 'load' | 'soak';
-const ALL_PARTS: readonly Part[] = ['train', 'matmul', 'predict', 'http', 'load', 'soak'];
-const DEFAULT_PARTS: readonly Part[] = ['train', 'matmul', 'predict', 'http', 'load'];
+export type Part = 'train' | 'matmul' | 'predict' | 'busy' | 'http' | 'load' | 'soak';
+const ALL_PARTS: readonly Part[] = ['train', 'matmul', 'predict', 'busy', 'http', 'load', 'soak'];
+const DEFAULT_PARTS: readonly Part[] = ['train', 'matmul', 'predict', 'busy', 'http', 'load'];
+/** Rounds of the busy-core part: Kiln on 2 threads, then on 1, then again. */
+const BUSY_ROUNDS = 3;
 const COMPETITOR_TASKS: readonly Task[] = ['train', 'matmul', 'predict'];
 /** Competitors whose training runs in interleaved rounds (BenchConfig.trainRounds). */
 const ROUND_COMPETITORS: readonly string[] = ['kiln', 'kiln-1t', 'torch-1t'];
@@ -214,8 +216,16 @@ const verdict = (met: boolean | null): string => (met === null ? 'not judged' : 
 
 // ── report ──────────────────────────────────────────────────────────────────────────────────────
 
+/** Kiln training while a busy process is pinned to the last CPU (the `busy` part). */
+interface BusyResult {
+  cpu: number;
+  twoThreads: TrainResult[];
+  oneThread: TrainResult[];
+}
+
 interface Results {
   competitors: CompetitorResult[];
+  busy: BusyResult | null;
   http: HttpResult | null;
   load: LoadResult | null;
   soak: SoakResult | null;
@@ -563,6 +573,29 @@ const statsRow = (label: string, s: HttpRouteStats): string[] => [
 ];
 const STATS_HEADERS = ['', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'requests', 'non-2xx', 'errors'];
 
+function busyReport(config: BenchConfig, b: BusyResult): string[] {
+  const out: string[] = [
+    `3b. Training with the second core busy: kiln (2 kernel threads) and kiln-1t while a busy loop runs pinned to CPU ${b.cpu} ` +
+      `(taskset), ${BUSY_ROUNDS} interleaved rounds; samples/s, the median over rounds and ± half their range; 2t/1t is the median of per-round ratios.`,
+    '   Before each large task chose between sharing with the helper thread and running alone (ShareChooser), 2 threads trained the small model at 0.4–0.75× of 1 on the 2-vCPU bench machine.',
+  ];
+  const rows = config.workloads.map((w) => {
+    const two = b.twoThreads.filter((t) => t.workload === w.id);
+    const one = b.oneThread.filter((t) => t.workload === w.id);
+    const f2 = trainFigure(two);
+    const f1 = trainFigure(one);
+    const r = trainRatio(two, one);
+    return [
+      w.label,
+      f2 ? `${int(f2.samplesPerSecond)}${pct(f2.spread, f2.epochs)}` : '—',
+      f1 ? `${int(f1.samplesPerSecond)}${pct(f1.spread, f1.epochs)}` : '—',
+      `${ratio(r.ratio)}${r.rounds.length ? ` (rounds ${r.rounds.map((x) => ratio(x)).join(', ')})` : ''}`,
+    ];
+  });
+  out.push(table(['workload', 'kiln, busy core', 'kiln-1t, busy core', '2t/1t'], rows, ['l', 'r', 'r', 'r']));
+  return out;
+}
+
 function httpReport(h: HttpResult, goals: Goal[]): string[] {
   const out: string[] = [];
   out.push(
@@ -693,6 +726,7 @@ function report(config: BenchConfig, results: Results, skipped: string[], parts:
   if (parts.includes('train')) sections.push(trainReport(config, results.competitors, goals));
   if (parts.includes('matmul')) sections.push(matmulReport(config, results.competitors, goals));
   if (parts.includes('predict')) sections.push(predictReport(config, results.competitors, goals));
+  if (results.busy) sections.push(busyReport(config, results.busy));
   if (results.http) sections.push(httpReport(results.http, goals));
   if (results.load) sections.push(loadReport(results.load, goals));
   if (results.soak) sections.push(soakReport(results.soak, goals));
@@ -712,6 +746,43 @@ function report(config: BenchConfig, results: Results, skipped: string[], parts:
   for (const s of skipped) out.push(`skipped: ${s}`);
   for (const n of notes) out.push(`note: ${n}`);
   return out.join('\n');
+}
+
+/**
+ * Kiln's training task on 2 kernel threads and on 1, in interleaved rounds, each while a busy
+ * process is pinned to the last CPU (kiln.ts --busy-core). Null, with a note, without taskset or
+ * a second CPU.
+ */
+async function runBusy(skipped: string[]): Promise<BusyResult | null> {
+  const cpus = os.cpus().length;
+  if (cpus < 2 || spawnSync('taskset', ['--version']).status !== 0) {
+    skipped.push('busy: needs two CPUs and taskset (util-linux)');
+    return null;
+  }
+  const cpu = cpus - 1;
+  const result: BusyResult = { cpu, twoThreads: [], oneThread: [] };
+  for (let round = 0; round < BUSY_ROUNDS; round++) {
+    for (const threads of [2, 1]) {
+      const name = threads === 2 ? 'kiln-busy' : 'kiln-1t-busy';
+      process.stderr.write(`▶ ${name}: train with CPU ${cpu} busy, round ${round + 1} of ${BUSY_ROUNDS}\n`);
+      const t0 = performance.now();
+      const outcome = await runChild(
+        nodeCompetitor(name, 'kiln.ts', ['train'], ['--threads', String(threads), '--name', name, '--busy-core', String(cpu)]).command([
+          'train',
+        ]),
+        false,
+      );
+      process.stderr.write(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+      if (outcome.error || !outcome.json) {
+        process.stderr.write(`✗ ${name} failed: ${outcome.error ?? 'no result'}\n`);
+        skipped.push(`busy: ${name} failed, see the log above`);
+        return null;
+      }
+      const runs = (outcome.json as CompetitorResult).train.map((t) => ({ ...t, round }));
+      (threads === 2 ? result.twoThreads : result.oneThread).push(...runs);
+    }
+  }
+  return result;
 }
 
 // ── main ───────────────────────────────────────────────────────────────────────────────────────
@@ -790,9 +861,12 @@ async function main(): Promise<void> {
     }
   }
 
+  const busy = parts.includes('busy') ? await runBusy(skipped) : null;
+
   // The HTTP parts: one driver process each (it forks the server and runs autocannon).
   const results: Results = {
     competitors: competitors.map((c) => merged.get(c.name)).filter((r): r is CompetitorResult => !!r),
+    busy,
     http: null,
     load: null,
     soak: null,
