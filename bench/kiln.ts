@@ -194,7 +194,7 @@ async function benchMatmuls(config: BenchConfig, threads: number, result: Compet
   };
   for (let i = 0; i < 3; i++) take();
   // On 1 thread, what the fused multiply-add build gains over the plain one, product by product.
-  const fused = kernelBackend() === 'wasm-simd-fma' && threads === 1 ? wasmRuntime() : null;
+  const fused = fma && threads === 1 ? wasmRuntime() : null;
   const plain = fused ? createWasmRuntime(false) : null;
   for (const c of config.matmulCases) {
     const r = benchMatmul(config, c, threads);

@@ -167,6 +167,15 @@ function runChild(command: { file: string; args: string[] }, optional: boolean):
   });
 }
 
+/** runChild with its label and wall time on stderr (`▶ label`, then `  (12.3 s)`). */
+async function runLogged(label: string, command: { file: string; args: string[] }, optional: boolean): Promise<ChildOutcome> {
+  process.stderr.write(`▶ ${label}\n`);
+  const t0 = performance.now();
+  const outcome = await runChild(command, optional);
+  process.stderr.write(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+  return outcome;
+}
+
 // ── formatting ──────────────────────────────────────────────────────────────────────────────────
 
 type Align = 'l' | 'r';
@@ -265,6 +274,12 @@ function trainRatio(a: TrainResult[], b: TrainResult[]): { ratio: number; rounds
   return { ratio: fa && fb ? fa.samplesPerSecond / fb.samplesPerSecond : Number.NaN, rounds: [] };
 }
 
+/** A training table cell: samples/s and ± (see trainFigure), or — without runs. */
+function trainCell(runs: TrainResult[]): string {
+  const f = trainFigure(runs);
+  return f ? `${int(f.samplesPerSecond)}${pct(f.spread, f.epochs)}` : '—';
+}
+
 function trainReport(config: BenchConfig, results: CompetitorResult[], goals: Goal[]): string[] {
   const out: string[] = [];
   const cols = columns(results, (r) => r.train.length > 0);
@@ -289,10 +304,7 @@ function trainReport(config: BenchConfig, results: CompetitorResult[], goals: Go
     return [
       w.label,
       int(w.rows),
-      ...cols.map((r) => {
-        const f = trainFigure(trainRuns(r, w.id));
-        return f ? `${int(f.samplesPerSecond)}${pct(f.spread, f.epochs)}` : '—';
-      }),
+      ...cols.map((r) => trainCell(trainRuns(r, w.id))),
       ...peers.map((p) => ratio(trainRatio(kt, trainRuns(p, w.id)).ratio)),
     ];
   });
@@ -577,19 +589,16 @@ function busyReport(config: BenchConfig, b: BusyResult): string[] {
   const out: string[] = [
     `3b. Training with the second core busy: kiln (2 kernel threads) and kiln-1t while a busy loop runs pinned to CPU ${b.cpu} ` +
       `(taskset), ${BUSY_ROUNDS} interleaved rounds; samples/s, the median over rounds and ± half their range; 2t/1t is the median of per-round ratios.`,
-    '   Before each large task chose between sharing with the helper thread and running alone (ShareChooser), 2 threads trained the small model at 0.4–0.75× of 1 on the 2-vCPU bench machine.',
   ];
   const rows = config.workloads.map((w) => {
     const two = b.twoThreads.filter((t) => t.workload === w.id);
     const one = b.oneThread.filter((t) => t.workload === w.id);
-    const f2 = trainFigure(two);
-    const f1 = trainFigure(one);
     const r = trainRatio(two, one);
     return [
       w.label,
-      f2 ? `${int(f2.samplesPerSecond)}${pct(f2.spread, f2.epochs)}` : '—',
-      f1 ? `${int(f1.samplesPerSecond)}${pct(f1.spread, f1.epochs)}` : '—',
-      `${ratio(r.ratio)}${r.rounds.length ? ` (rounds ${r.rounds.map((x) => ratio(x)).join(', ')})` : ''}`,
+      trainCell(two),
+      trainCell(one),
+      `${ratio(r.ratio)}${r.rounds.length ? ` (rounds ${r.rounds.map(ratio).join(', ')})` : ''}`,
     ];
   });
   out.push(table(['workload', 'kiln, busy core', 'kiln-1t, busy core', '2t/1t'], rows, ['l', 'r', 'r', 'r']));
@@ -764,15 +773,13 @@ async function runBusy(skipped: string[]): Promise<BusyResult | null> {
   for (let round = 0; round < BUSY_ROUNDS; round++) {
     for (const threads of [2, 1]) {
       const name = threads === 2 ? 'kiln-busy' : 'kiln-1t-busy';
-      process.stderr.write(`▶ ${name}: train with CPU ${cpu} busy, round ${round + 1} of ${BUSY_ROUNDS}\n`);
-      const t0 = performance.now();
-      const outcome = await runChild(
+      const outcome = await runLogged(
+        `${name}: train with CPU ${cpu} busy, round ${round + 1} of ${BUSY_ROUNDS}`,
         nodeCompetitor(name, 'kiln.ts', ['train'], ['--threads', String(threads), '--name', name, '--busy-core', String(cpu)]).command([
           'train',
         ]),
         false,
       );
-      process.stderr.write(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
       if (outcome.error || !outcome.json) {
         process.stderr.write(`✗ ${name} failed: ${outcome.error ?? 'no result'}\n`);
         skipped.push(`busy: ${name} failed, see the log above`);
@@ -830,12 +837,11 @@ async function main(): Promise<void> {
     for (const { competitor, round } of runs) {
       const mine = group.filter((t) => competitor.tasks.includes(t));
       if (mine.length === 0 || failed.has(competitor.name)) continue;
-      process.stderr.write(
-        `▶ ${competitor.name}: ${mine.join(', ')}${rounds > 1 && ROUND_COMPETITORS.includes(competitor.name) ? `, round ${round + 1} of ${rounds}` : ''}\n`,
+      const outcome = await runLogged(
+        `${competitor.name}: ${mine.join(', ')}${rounds > 1 && ROUND_COMPETITORS.includes(competitor.name) ? `, round ${round + 1} of ${rounds}` : ''}`,
+        competitor.command(mine),
+        competitor.optional,
       );
-      const t0 = performance.now();
-      const outcome = await runChild(competitor.command(mine), competitor.optional);
-      process.stderr.write(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
       if (outcome.unavailable) {
         skipped.push(`${competitor.name}: unavailable`);
         failed.add(competitor.name);
@@ -873,13 +879,11 @@ async function main(): Promise<void> {
   };
   for (const mode of ['http', 'load', 'soak'] as const) {
     if (!parts.includes(mode)) continue;
-    process.stderr.write(`▶ ${mode}\n`);
-    const t0 = performance.now();
-    const outcome = await runChild(
+    const outcome = await runLogged(
+      mode,
       { file: process.execPath, args: ['--import', 'tsx', path.join(ROOT, 'bench', 'http.ts'), '--json', '--mode', mode] },
       false,
     );
-    process.stderr.write(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
     if (outcome.error || !outcome.json) {
       process.stderr.write(`✗ ${mode} failed: ${outcome.error ?? 'no result'}\n`);
       skipped.push(`${mode}: failed, see the log above`);

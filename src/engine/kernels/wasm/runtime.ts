@@ -205,21 +205,19 @@ export class WasmRuntime {
       this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, 0, n, ta, tb);
       return;
     }
-    const kind = `gemm ${m} ${k} ${n} ${acc}${ta}${tb}`;
-    const shared = this.chooser.share();
-    const start = performance.now();
-    if (!shared) {
-      this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, 0, n, ta, tb);
-    } else {
-      // Column chunks of whole 8-wide panels; the narrow tail goes with the last one.
-      const helper = this.ensureHelper(packBytes);
-      const chunkCols = 8 * Math.ceil(panels / TARGET_CHUNKS);
-      const args = [c, a, b, bias, m, k, n, acc, helper.pack, 0, 0, ta, tb];
-      this.share(helper, TASK.gemm, args, [], Math.ceil(n / chunkCols), chunkCols, (j0) =>
-        this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, j0, Math.min(n, j0 + chunkCols), ta, tb),
-      );
-    }
-    this.chooser.record(kind, shared, performance.now() - start);
+    this.sharedOrAlone(
+      `gemm ${m} ${k} ${n} ${acc}${ta}${tb}`,
+      () => this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, 0, n, ta, tb),
+      () => {
+        // Column chunks of whole 8-wide panels; the narrow tail goes with the last one.
+        const helper = this.ensureHelper(packBytes);
+        const chunkCols = 8 * Math.ceil(panels / TARGET_CHUNKS);
+        const args = [c, a, b, bias, m, k, n, acc, helper.pack, 0, 0, ta, tb];
+        this.share(helper, TASK.gemm, args, [], Math.ceil(n / chunkCols), chunkCols, (j0) =>
+          this.kernels.gemmT(c, a, b, bias, m, k, n, acc, pack, j0, Math.min(n, j0 + chunkCols), ta, tb),
+        );
+      },
+    );
   }
 
   /**
@@ -244,20 +242,27 @@ export class WasmRuntime {
       this.kernels.adam(p, g, m, v, vhat, n, alpha, beta1, beta2, epsilon);
       return;
     }
-    const kind = `adam ${n}`;
-    const shared = this.chooser.share();
+    this.sharedOrAlone(
+      `adam ${n}`,
+      () => this.kernels.adam(p, g, m, v, vhat, n, alpha, beta1, beta2, epsilon),
+      () => {
+        const helper = this.ensureHelper(0);
+        const chunk = 4 * Math.ceil(n / TARGET_CHUNKS / 4);
+        this.share(helper, TASK.adam, [p, g, m, v, vhat, n], [alpha, beta1, beta2, epsilon], Math.ceil(n / chunk), chunk, (i0) => {
+          const o = 4 * i0;
+          this.kernels.adam(p + o, g + o, m + o, v + o, vhat ? vhat + o : 0, Math.min(chunk, n - i0), alpha, beta1, beta2, epsilon);
+        });
+      },
+    );
+  }
+
+  /** Runs a large task of this kind shared with the helper or alone, as the chooser says, and times it for the chooser. */
+  private sharedOrAlone(kind: string, alone: () => void, shared: () => void): void {
+    const share = this.chooser.share();
     const start = performance.now();
-    if (!shared) {
-      this.kernels.adam(p, g, m, v, vhat, n, alpha, beta1, beta2, epsilon);
-    } else {
-      const helper = this.ensureHelper(0);
-      const chunk = 4 * Math.ceil(n / TARGET_CHUNKS / 4);
-      this.share(helper, TASK.adam, [p, g, m, v, vhat, n], [alpha, beta1, beta2, epsilon], Math.ceil(n / chunk), chunk, (i0) => {
-        const o = 4 * i0;
-        this.kernels.adam(p + o, g + o, m + o, v + o, vhat ? vhat + o : 0, Math.min(chunk, n - i0), alpha, beta1, beta2, epsilon);
-      });
-    }
-    this.chooser.record(kind, shared, performance.now() - start);
+    if (share) shared();
+    else alone();
+    this.chooser.record(kind, share, performance.now() - start);
   }
 
   /**
