@@ -80,6 +80,11 @@ const SHAPES: [number, number, number][] = [
   [3, 100, 61],
 ];
 
+// The 4×8 tiles run four steps of the inner sum per loop iteration, with an exit test after
+// each step: every inner size up to two iterations and a bit, in each product's own inner
+// dimension (forward: inDim, dX: units, dW: rows), with outputs wide enough for the 8-wide panels.
+for (const k of [1, 2, 3, 4, 5, 6, 7, 8, 11]) SHAPES.push([8, k, 24], [8, 24, k], [k, 8, 24]);
+
 // The narrow-output path (N ≤ 16 whole; the columns past the last 8-wide panel otherwise): every
 // width of its padded 4/8/12/16 panels and the widths just past them, row counts around its
 // 4-, 6- and 8-row tiles, inner sizes around the 4-step transposing pack.

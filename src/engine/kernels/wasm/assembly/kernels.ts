@@ -22,27 +22,82 @@
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda;
   let b = bp;
-  for (let p = 0; p < k; p++) {
-    const b0 = v128.load(b);
-    const b1 = v128.load(b, 16);
-    let x = v128.load32_splat(a0);
-    c00 = madd(x, b0, c00);
-    c01 = madd(x, b1, c01);
-    x = v128.load32_splat(a1);
-    c10 = madd(x, b0, c10);
-    c11 = madd(x, b1, c11);
-    x = v128.load32_splat(a2);
-    c20 = madd(x, b0, c20);
-    c21 = madd(x, b1, c21);
-    x = v128.load32_splat(a3);
-    c30 = madd(x, b0, c30);
-    c31 = madd(x, b1, c31);
-    a0 += 4;
-    a1 += 4;
-    a2 += 4;
-    a3 += 4;
-    b += 32;
-  }
+  let b0: v128, b1: v128, x: v128;
+  // Four steps per iteration, their addresses as constant offsets: one increment per pointer
+  // and one interrupt check per four steps, not per step (that integer work shares ports with
+  // the multiply-adds). The exit test after each step is what keeps V8 from loading all four
+  // steps' operands first (it would then keep accumulators on the stack): the sums are used
+  // after the loop, so each step's multiply-adds must run before the next test.
+  let p = 0;
+  if (k > 0)
+    for (;;) {
+      b0 = v128.load(b, 0);
+      b1 = v128.load(b, 16);
+      x = v128.load32_splat(a0, 0);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(a1, 0);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(a2, 0);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(a3, 0);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      if (p + 1 >= k) break;
+      b0 = v128.load(b, 32);
+      b1 = v128.load(b, 48);
+      x = v128.load32_splat(a0, 4);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(a1, 4);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(a2, 4);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(a3, 4);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      if (p + 2 >= k) break;
+      b0 = v128.load(b, 64);
+      b1 = v128.load(b, 80);
+      x = v128.load32_splat(a0, 8);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(a1, 8);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(a2, 8);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(a3, 8);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      if (p + 3 >= k) break;
+      b0 = v128.load(b, 96);
+      b1 = v128.load(b, 112);
+      x = v128.load32_splat(a0, 12);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(a1, 12);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(a2, 12);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(a3, 12);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      p += 4;
+      if (p >= k) break;
+      a0 += 16;
+      a1 += 16;
+      a2 += 16;
+      a3 += 16;
+      b += 128;
+    }
   if (accumulate) {
     c00 = f32x4.add(v128.load(c), c00);
     c01 = f32x4.add(v128.load(c, 16), c01);
@@ -155,52 +210,176 @@
   let s50 = f32x4.splat(0), s51 = f32x4.splat(0), s52 = f32x4.splat(0);
   let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda;
   let b = bp;
-  for (let p = 0; p < k; p++) {
-    const b0 = v128.load(b);
-    const b1 = V > 1 ? v128.load(b, 16) : b0;
-    const b2 = V > 2 ? v128.load(b, 32) : b0;
-    let x = v128.load32_splat(a0);
-    s00 = madd(x, b0, s00);
-    if (V > 1) s01 = madd(x, b1, s01);
-    if (V > 2) s02 = madd(x, b2, s02);
-    if (R > 1) {
-      x = v128.load32_splat(a1);
-      s10 = madd(x, b0, s10);
-      if (V > 1) s11 = madd(x, b1, s11);
-      if (V > 2) s12 = madd(x, b2, s12);
+  let b0: v128, x: v128;
+  let b1 = f32x4.splat(0), b2 = f32x4.splat(0);
+  // Four steps per iteration with exit tests between them, as in kernel4x8.
+  let p = 0;
+  if (k > 0)
+    for (;;) {
+      b0 = v128.load(b);
+      if (V > 1) b1 = v128.load(b, 16);
+      if (V > 2) b2 = v128.load(b, 32);
+      x = v128.load32_splat(a0, 0);
+      s00 = madd(x, b0, s00);
+      if (V > 1) s01 = madd(x, b1, s01);
+      if (V > 2) s02 = madd(x, b2, s02);
+      if (R > 1) {
+        x = v128.load32_splat(a1, 0);
+        s10 = madd(x, b0, s10);
+        if (V > 1) s11 = madd(x, b1, s11);
+        if (V > 2) s12 = madd(x, b2, s12);
+      }
+      if (R > 2) {
+        x = v128.load32_splat(a2, 0);
+        s20 = madd(x, b0, s20);
+        if (V > 1) s21 = madd(x, b1, s21);
+        if (V > 2) s22 = madd(x, b2, s22);
+      }
+      if (R > 3) {
+        x = v128.load32_splat(a3, 0);
+        s30 = madd(x, b0, s30);
+        if (V > 1) s31 = madd(x, b1, s31);
+        if (V > 2) s32 = madd(x, b2, s32);
+      }
+      if (R > 4) {
+        x = v128.load32_splat(a4, 0);
+        s40 = madd(x, b0, s40);
+        if (V > 1) s41 = madd(x, b1, s41);
+        if (V > 2) s42 = madd(x, b2, s42);
+      }
+      if (R > 5) {
+        x = v128.load32_splat(a5, 0);
+        s50 = madd(x, b0, s50);
+        if (V > 1) s51 = madd(x, b1, s51);
+        if (V > 2) s52 = madd(x, b2, s52);
+      }
+      if (p + 1 >= k) break;
+      b += ldp;
+      b0 = v128.load(b);
+      if (V > 1) b1 = v128.load(b, 16);
+      if (V > 2) b2 = v128.load(b, 32);
+      x = v128.load32_splat(a0, 4);
+      s00 = madd(x, b0, s00);
+      if (V > 1) s01 = madd(x, b1, s01);
+      if (V > 2) s02 = madd(x, b2, s02);
+      if (R > 1) {
+        x = v128.load32_splat(a1, 4);
+        s10 = madd(x, b0, s10);
+        if (V > 1) s11 = madd(x, b1, s11);
+        if (V > 2) s12 = madd(x, b2, s12);
+      }
+      if (R > 2) {
+        x = v128.load32_splat(a2, 4);
+        s20 = madd(x, b0, s20);
+        if (V > 1) s21 = madd(x, b1, s21);
+        if (V > 2) s22 = madd(x, b2, s22);
+      }
+      if (R > 3) {
+        x = v128.load32_splat(a3, 4);
+        s30 = madd(x, b0, s30);
+        if (V > 1) s31 = madd(x, b1, s31);
+        if (V > 2) s32 = madd(x, b2, s32);
+      }
+      if (R > 4) {
+        x = v128.load32_splat(a4, 4);
+        s40 = madd(x, b0, s40);
+        if (V > 1) s41 = madd(x, b1, s41);
+        if (V > 2) s42 = madd(x, b2, s42);
+      }
+      if (R > 5) {
+        x = v128.load32_splat(a5, 4);
+        s50 = madd(x, b0, s50);
+        if (V > 1) s51 = madd(x, b1, s51);
+        if (V > 2) s52 = madd(x, b2, s52);
+      }
+      if (p + 2 >= k) break;
+      b += ldp;
+      b0 = v128.load(b);
+      if (V > 1) b1 = v128.load(b, 16);
+      if (V > 2) b2 = v128.load(b, 32);
+      x = v128.load32_splat(a0, 8);
+      s00 = madd(x, b0, s00);
+      if (V > 1) s01 = madd(x, b1, s01);
+      if (V > 2) s02 = madd(x, b2, s02);
+      if (R > 1) {
+        x = v128.load32_splat(a1, 8);
+        s10 = madd(x, b0, s10);
+        if (V > 1) s11 = madd(x, b1, s11);
+        if (V > 2) s12 = madd(x, b2, s12);
+      }
+      if (R > 2) {
+        x = v128.load32_splat(a2, 8);
+        s20 = madd(x, b0, s20);
+        if (V > 1) s21 = madd(x, b1, s21);
+        if (V > 2) s22 = madd(x, b2, s22);
+      }
+      if (R > 3) {
+        x = v128.load32_splat(a3, 8);
+        s30 = madd(x, b0, s30);
+        if (V > 1) s31 = madd(x, b1, s31);
+        if (V > 2) s32 = madd(x, b2, s32);
+      }
+      if (R > 4) {
+        x = v128.load32_splat(a4, 8);
+        s40 = madd(x, b0, s40);
+        if (V > 1) s41 = madd(x, b1, s41);
+        if (V > 2) s42 = madd(x, b2, s42);
+      }
+      if (R > 5) {
+        x = v128.load32_splat(a5, 8);
+        s50 = madd(x, b0, s50);
+        if (V > 1) s51 = madd(x, b1, s51);
+        if (V > 2) s52 = madd(x, b2, s52);
+      }
+      if (p + 3 >= k) break;
+      b += ldp;
+      b0 = v128.load(b);
+      if (V > 1) b1 = v128.load(b, 16);
+      if (V > 2) b2 = v128.load(b, 32);
+      x = v128.load32_splat(a0, 12);
+      s00 = madd(x, b0, s00);
+      if (V > 1) s01 = madd(x, b1, s01);
+      if (V > 2) s02 = madd(x, b2, s02);
+      if (R > 1) {
+        x = v128.load32_splat(a1, 12);
+        s10 = madd(x, b0, s10);
+        if (V > 1) s11 = madd(x, b1, s11);
+        if (V > 2) s12 = madd(x, b2, s12);
+      }
+      if (R > 2) {
+        x = v128.load32_splat(a2, 12);
+        s20 = madd(x, b0, s20);
+        if (V > 1) s21 = madd(x, b1, s21);
+        if (V > 2) s22 = madd(x, b2, s22);
+      }
+      if (R > 3) {
+        x = v128.load32_splat(a3, 12);
+        s30 = madd(x, b0, s30);
+        if (V > 1) s31 = madd(x, b1, s31);
+        if (V > 2) s32 = madd(x, b2, s32);
+      }
+      if (R > 4) {
+        x = v128.load32_splat(a4, 12);
+        s40 = madd(x, b0, s40);
+        if (V > 1) s41 = madd(x, b1, s41);
+        if (V > 2) s42 = madd(x, b2, s42);
+      }
+      if (R > 5) {
+        x = v128.load32_splat(a5, 12);
+        s50 = madd(x, b0, s50);
+        if (V > 1) s51 = madd(x, b1, s51);
+        if (V > 2) s52 = madd(x, b2, s52);
+      }
+      p += 4;
+      if (p >= k) break;
+      b += ldp;
+      a0 += 16;
+      if (R > 1) a1 += 16;
+      if (R > 2) a2 += 16;
+      if (R > 3) a3 += 16;
+      if (R > 4) a4 += 16;
+      if (R > 5) a5 += 16;
     }
-    if (R > 2) {
-      x = v128.load32_splat(a2);
-      s20 = madd(x, b0, s20);
-      if (V > 1) s21 = madd(x, b1, s21);
-      if (V > 2) s22 = madd(x, b2, s22);
-    }
-    if (R > 3) {
-      x = v128.load32_splat(a3);
-      s30 = madd(x, b0, s30);
-      if (V > 1) s31 = madd(x, b1, s31);
-      if (V > 2) s32 = madd(x, b2, s32);
-    }
-    if (R > 4) {
-      x = v128.load32_splat(a4);
-      s40 = madd(x, b0, s40);
-      if (V > 1) s41 = madd(x, b1, s41);
-      if (V > 2) s42 = madd(x, b2, s42);
-    }
-    if (R > 5) {
-      x = v128.load32_splat(a5);
-      s50 = madd(x, b0, s50);
-      if (V > 1) s51 = madd(x, b1, s51);
-      if (V > 2) s52 = madd(x, b2, s52);
-    }
-    a0 += 4;
-    if (R > 1) a1 += 4;
-    if (R > 2) a2 += 4;
-    if (R > 3) a3 += 4;
-    if (R > 4) a4 += 4;
-    if (R > 5) a5 += 4;
-    b += ldp;
-  }
   finishRow(c, s00, s01, s02, V, valid, accumulate, bias);
   if (R > 1) finishRow(c + ldc, s10, s11, s12, V, valid, accumulate, bias);
   if (R > 2) finishRow(c + 2 * ldc, s20, s21, s22, V, valid, accumulate, bias);
@@ -382,27 +561,93 @@ function narrow(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i3
   let v0 = f32x4.splat(0), v1 = f32x4.splat(0), v2 = f32x4.splat(0), v3 = f32x4.splat(0);
   let ap = a;
   let b0p = b, b1p = b + bcol;
-  for (let p = 0; p < k; p++) {
-    const x0 = RV > 1 ? v128.load(ap) : loadRows(ap, lanes);
-    const x1 = RV > 2 ? v128.load(ap, 16) : RV == 2 ? loadRows(ap + 16, lanes) : x0;
-    const x2 = RV > 3 ? v128.load(ap, 32) : RV == 3 ? loadRows(ap + 32, lanes) : x0;
-    const x3 = RV == 4 ? loadRows(ap + 48, lanes) : x0;
-    const y = v128.load32_splat(b0p);
-    u0 = madd(x0, y, u0);
-    if (RV > 1) u1 = madd(x1, y, u1);
-    if (RV > 2) u2 = madd(x2, y, u2);
-    if (RV > 3) u3 = madd(x3, y, u3);
-    if (CN == 2) {
-      const z = v128.load32_splat(b1p);
-      v0 = madd(x0, z, v0);
-      if (RV > 1) v1 = madd(x1, z, v1);
-      if (RV > 2) v2 = madd(x2, z, v2);
-      if (RV > 3) v3 = madd(x3, z, v3);
-      b1p += bstep;
+  let x0: v128, x1: v128, x2: v128, x3: v128, y: v128;
+  // Four steps per iteration with exit tests between them, as in kernel4x8.
+  let p = 0;
+  if (k > 0)
+    for (;;) {
+      x0 = RV > 1 ? v128.load(ap) : loadRows(ap, lanes);
+      x1 = RV > 2 ? v128.load(ap, 16) : RV == 2 ? loadRows(ap + 16, lanes) : x0;
+      x2 = RV > 3 ? v128.load(ap, 32) : RV == 3 ? loadRows(ap + 32, lanes) : x0;
+      x3 = RV == 4 ? loadRows(ap + 48, lanes) : x0;
+      y = v128.load32_splat(b0p);
+      u0 = madd(x0, y, u0);
+      if (RV > 1) u1 = madd(x1, y, u1);
+      if (RV > 2) u2 = madd(x2, y, u2);
+      if (RV > 3) u3 = madd(x3, y, u3);
+      if (CN == 2) {
+        y = v128.load32_splat(b1p);
+        v0 = madd(x0, y, v0);
+        if (RV > 1) v1 = madd(x1, y, v1);
+        if (RV > 2) v2 = madd(x2, y, v2);
+        if (RV > 3) v3 = madd(x3, y, v3);
+      }
+      if (p + 1 >= k) break;
+      ap += lda;
+      b0p += bstep;
+      if (CN == 2) b1p += bstep;
+      x0 = RV > 1 ? v128.load(ap) : loadRows(ap, lanes);
+      x1 = RV > 2 ? v128.load(ap, 16) : RV == 2 ? loadRows(ap + 16, lanes) : x0;
+      x2 = RV > 3 ? v128.load(ap, 32) : RV == 3 ? loadRows(ap + 32, lanes) : x0;
+      x3 = RV == 4 ? loadRows(ap + 48, lanes) : x0;
+      y = v128.load32_splat(b0p);
+      u0 = madd(x0, y, u0);
+      if (RV > 1) u1 = madd(x1, y, u1);
+      if (RV > 2) u2 = madd(x2, y, u2);
+      if (RV > 3) u3 = madd(x3, y, u3);
+      if (CN == 2) {
+        y = v128.load32_splat(b1p);
+        v0 = madd(x0, y, v0);
+        if (RV > 1) v1 = madd(x1, y, v1);
+        if (RV > 2) v2 = madd(x2, y, v2);
+        if (RV > 3) v3 = madd(x3, y, v3);
+      }
+      if (p + 2 >= k) break;
+      ap += lda;
+      b0p += bstep;
+      if (CN == 2) b1p += bstep;
+      x0 = RV > 1 ? v128.load(ap) : loadRows(ap, lanes);
+      x1 = RV > 2 ? v128.load(ap, 16) : RV == 2 ? loadRows(ap + 16, lanes) : x0;
+      x2 = RV > 3 ? v128.load(ap, 32) : RV == 3 ? loadRows(ap + 32, lanes) : x0;
+      x3 = RV == 4 ? loadRows(ap + 48, lanes) : x0;
+      y = v128.load32_splat(b0p);
+      u0 = madd(x0, y, u0);
+      if (RV > 1) u1 = madd(x1, y, u1);
+      if (RV > 2) u2 = madd(x2, y, u2);
+      if (RV > 3) u3 = madd(x3, y, u3);
+      if (CN == 2) {
+        y = v128.load32_splat(b1p);
+        v0 = madd(x0, y, v0);
+        if (RV > 1) v1 = madd(x1, y, v1);
+        if (RV > 2) v2 = madd(x2, y, v2);
+        if (RV > 3) v3 = madd(x3, y, v3);
+      }
+      if (p + 3 >= k) break;
+      ap += lda;
+      b0p += bstep;
+      if (CN == 2) b1p += bstep;
+      x0 = RV > 1 ? v128.load(ap) : loadRows(ap, lanes);
+      x1 = RV > 2 ? v128.load(ap, 16) : RV == 2 ? loadRows(ap + 16, lanes) : x0;
+      x2 = RV > 3 ? v128.load(ap, 32) : RV == 3 ? loadRows(ap + 32, lanes) : x0;
+      x3 = RV == 4 ? loadRows(ap + 48, lanes) : x0;
+      y = v128.load32_splat(b0p);
+      u0 = madd(x0, y, u0);
+      if (RV > 1) u1 = madd(x1, y, u1);
+      if (RV > 2) u2 = madd(x2, y, u2);
+      if (RV > 3) u3 = madd(x3, y, u3);
+      if (CN == 2) {
+        y = v128.load32_splat(b1p);
+        v0 = madd(x0, y, v0);
+        if (RV > 1) v1 = madd(x1, y, v1);
+        if (RV > 2) v2 = madd(x2, y, v2);
+        if (RV > 3) v3 = madd(x3, y, v3);
+      }
+      p += 4;
+      if (p >= k) break;
+      ap += lda;
+      b0p += bstep;
+      if (CN == 2) b1p += bstep;
     }
-    ap += lda;
-    b0p += bstep;
-  }
   putRowsT(c, ldc, u0, v0, CN, RV > 1 ? 4 : lanes, accumulate);
   if (RV > 1) putRowsT(c + 4 * ldc, ldc, u1, v1, CN, RV > 2 ? 4 : lanes, accumulate);
   if (RV > 2) putRowsT(c + 8 * ldc, ldc, u2, v2, CN, RV > 3 ? 4 : lanes, accumulate);
@@ -478,24 +723,78 @@ function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32,
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   let ap = a;
   let b = bp;
-  for (let p = 0; p < k; p++) {
-    const b0 = v128.load(b);
-    const b1 = v128.load(b, 16);
-    let x = v128.load32_splat(ap);
-    c00 = madd(x, b0, c00);
-    c01 = madd(x, b1, c01);
-    x = v128.load32_splat(ap, 4);
-    c10 = madd(x, b0, c10);
-    c11 = madd(x, b1, c11);
-    x = v128.load32_splat(ap, 8);
-    c20 = madd(x, b0, c20);
-    c21 = madd(x, b1, c21);
-    x = v128.load32_splat(ap, 12);
-    c30 = madd(x, b0, c30);
-    c31 = madd(x, b1, c31);
-    ap += lda;
-    b += 32;
-  }
+  let b0: v128, b1: v128, x: v128;
+  // Four steps per iteration, as in kernel4x8.
+  let p = 0;
+  if (k > 0)
+    for (;;) {
+      b0 = v128.load(b, 0);
+      b1 = v128.load(b, 16);
+      x = v128.load32_splat(ap);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(ap, 4);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(ap, 8);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(ap, 12);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      if (p + 1 >= k) break;
+      ap += lda;
+      b0 = v128.load(b, 32);
+      b1 = v128.load(b, 48);
+      x = v128.load32_splat(ap);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(ap, 4);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(ap, 8);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(ap, 12);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      if (p + 2 >= k) break;
+      ap += lda;
+      b0 = v128.load(b, 64);
+      b1 = v128.load(b, 80);
+      x = v128.load32_splat(ap);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(ap, 4);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(ap, 8);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(ap, 12);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      if (p + 3 >= k) break;
+      ap += lda;
+      b0 = v128.load(b, 96);
+      b1 = v128.load(b, 112);
+      x = v128.load32_splat(ap);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(ap, 4);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(ap, 8);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(ap, 12);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      p += 4;
+      if (p >= k) break;
+      ap += lda;
+      b += 128;
+    }
   if (accumulate) {
     c00 = f32x4.add(v128.load(c), c00);
     c01 = f32x4.add(v128.load(c, 16), c01);
@@ -610,17 +909,55 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vhat: usize, n: i32
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
   let s4 = f32x4.splat(0), s5 = f32x4.splat(0), s6 = f32x4.splat(0);
   let bp = b;
-  for (let p = 0; p < k; p++) {
-    const x = v128.load32_splat(ar + ((<usize>p) << 2));
-    s0 = madd(x, v128.load(bp), s0);
-    if (V > 1) s1 = madd(x, v128.load(bp, 16), s1);
-    if (V > 2) s2 = madd(x, v128.load(bp, 32), s2);
-    if (V > 3) s3 = madd(x, v128.load(bp, 48), s3);
-    if (V > 4) s4 = madd(x, v128.load(bp, 64), s4);
-    if (V > 5) s5 = madd(x, v128.load(bp, 80), s5);
-    if (V > 6) s6 = madd(x, v128.load(bp, 96), s6);
-    bp += ldb;
-  }
+  let ap = ar;
+  let x: v128;
+  // Four steps per iteration with exit tests between them, as in kernel4x8.
+  let p = 0;
+  if (k > 0)
+    for (;;) {
+      x = v128.load32_splat(ap, 0);
+      s0 = madd(x, v128.load(bp), s0);
+      if (V > 1) s1 = madd(x, v128.load(bp, 16), s1);
+      if (V > 2) s2 = madd(x, v128.load(bp, 32), s2);
+      if (V > 3) s3 = madd(x, v128.load(bp, 48), s3);
+      if (V > 4) s4 = madd(x, v128.load(bp, 64), s4);
+      if (V > 5) s5 = madd(x, v128.load(bp, 80), s5);
+      if (V > 6) s6 = madd(x, v128.load(bp, 96), s6);
+      if (p + 1 >= k) break;
+      bp += ldb;
+      x = v128.load32_splat(ap, 4);
+      s0 = madd(x, v128.load(bp), s0);
+      if (V > 1) s1 = madd(x, v128.load(bp, 16), s1);
+      if (V > 2) s2 = madd(x, v128.load(bp, 32), s2);
+      if (V > 3) s3 = madd(x, v128.load(bp, 48), s3);
+      if (V > 4) s4 = madd(x, v128.load(bp, 64), s4);
+      if (V > 5) s5 = madd(x, v128.load(bp, 80), s5);
+      if (V > 6) s6 = madd(x, v128.load(bp, 96), s6);
+      if (p + 2 >= k) break;
+      bp += ldb;
+      x = v128.load32_splat(ap, 8);
+      s0 = madd(x, v128.load(bp), s0);
+      if (V > 1) s1 = madd(x, v128.load(bp, 16), s1);
+      if (V > 2) s2 = madd(x, v128.load(bp, 32), s2);
+      if (V > 3) s3 = madd(x, v128.load(bp, 48), s3);
+      if (V > 4) s4 = madd(x, v128.load(bp, 64), s4);
+      if (V > 5) s5 = madd(x, v128.load(bp, 80), s5);
+      if (V > 6) s6 = madd(x, v128.load(bp, 96), s6);
+      if (p + 3 >= k) break;
+      bp += ldb;
+      x = v128.load32_splat(ap, 12);
+      s0 = madd(x, v128.load(bp), s0);
+      if (V > 1) s1 = madd(x, v128.load(bp, 16), s1);
+      if (V > 2) s2 = madd(x, v128.load(bp, 32), s2);
+      if (V > 3) s3 = madd(x, v128.load(bp, 48), s3);
+      if (V > 4) s4 = madd(x, v128.load(bp, 64), s4);
+      if (V > 5) s5 = madd(x, v128.load(bp, 80), s5);
+      if (V > 6) s6 = madd(x, v128.load(bp, 96), s6);
+      p += 4;
+      if (p >= k) break;
+      bp += ldb;
+      ap += 16;
+    }
   finish(cr, s0, 4, accumulate, bias);
   if (V > 1) finish(cr + 16, s1, 4, accumulate, bias ? bias + 16 : 0);
   if (V > 2) finish(cr + 32, s2, 4, accumulate, bias ? bias + 32 : 0);
