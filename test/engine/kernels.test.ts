@@ -84,6 +84,8 @@ const SHAPES: [number, number, number][] = [
 // each step: every inner size up to two iterations and a bit, in each product's own inner
 // dimension (forward: inDim, dX: units, dW: rows), with outputs wide enough for the 8-wide panels.
 for (const k of [1, 2, 3, 4, 5, 6, 7, 8, 11]) SHAPES.push([8, k, 24], [8, 24, k], [k, 8, 24]);
+// The same four-step loop in the few-row kernel (1–3 rows) and in the narrow tiles (N ≤ 16).
+for (const k of [2, 6, 7]) SHAPES.push([1, k, 30], [3, k, 9], [4, k, 10], [7, k, 16], [5, k, 5]);
 
 // The narrow-output path (N ≤ 16 whole; the columns past the last 8-wide panel otherwise): every
 // width of its padded 4/8/12/16 panels and the widths just past them, row counts around its
