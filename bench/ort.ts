@@ -12,9 +12,10 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { Sequential, setKernelThreads } from '../src/engine/index.js';
+import { kernelBackend, Sequential, setKernelThreads } from '../src/engine/index.js';
 import { createOnnxSession, exportOnnx, runOnnx } from '../src/onnx/index.js';
 import { mlpSpec } from './kiln.js';
+import { PeakMeter } from './simd-peak.js';
 import {
   benchConfig,
   emitResult,
@@ -26,6 +27,7 @@ import {
   spread,
   syntheticData,
   type BenchConfig,
+  type BothCoresBatch,
   type CompetitorResult,
   type PredictResult,
 } from './workloads.js';
@@ -42,7 +44,9 @@ async function interleave(
   warmup: number,
   budgetMs = Number.POSITIVE_INFINITY,
   minRounds = rounds,
+  gapMs = 0,
 ): Promise<{ a: number[]; b: number[] }> {
+  const gap = (): Promise<void> | undefined => (gapMs > 0 ? new Promise((resolve) => setTimeout(resolve, gapMs)) : undefined);
   for (let i = 0; i < warmup; i++) {
     await a();
     b();
@@ -55,17 +59,19 @@ async function interleave(
       const t0 = performance.now();
       await a();
       ta.push((performance.now() - t0) / 1000);
+      await gap();
     };
-    const timeB = (): void => {
+    const timeB = async (): Promise<void> => {
       const t0 = performance.now();
       b();
       tb.push((performance.now() - t0) / 1000);
+      await gap();
     };
     if (i % 2 === 0) {
       await timeA();
-      timeB();
+      await timeB();
     } else {
-      timeB();
+      await timeB();
       await timeA();
     }
   }
@@ -83,8 +89,28 @@ function predictResult(p: BenchConfig['predict'], singleSeconds: number[], batch
   };
 }
 
-/** Measures ORT, interleaved call by call with Kiln's Sequential.predict on one kernel thread. */
-async function benchPredict(name: string, config: BenchConfig, threads: number): Promise<{ ort: PredictResult; kiln: PredictResult }> {
+interface PredictPairs {
+  ort: PredictResult;
+  kiln: PredictResult;
+  bothCores: BothCoresBatch;
+  ceiling: { gflops: number; flopsPerRow: number };
+}
+
+/** Flops of one row through a dense MLP (2 per multiply-add; biases and activations left out). */
+function flopsPerRow(inputSize: number, hidden: readonly number[], classes: number): number {
+  const sizes = [inputSize, ...hidden, classes];
+  let flops = 0;
+  for (let i = 1; i < sizes.length; i++) flops += 2 * sizes[i - 1]! * sizes[i]!;
+  return flops;
+}
+
+/**
+ * Measures ORT, interleaved call by call with Kiln's Sequential.predict on one kernel thread;
+ * then the batch again with both cores on each side (Kiln `setKernelThreads(2)`, as
+ * `PREDICT_THREADS=2` serves, and ORT `intraOpNumThreads: 2`). One core's wasm SIMD ceiling is
+ * sampled right after the 1-thread pairs.
+ */
+async function benchPredict(name: string, config: BenchConfig, threads: number): Promise<PredictPairs> {
   setKernelThreads(1);
   const p = config.predict;
   const inputShape = [config.inputSize];
@@ -112,26 +138,68 @@ async function benchPredict(name: string, config: BenchConfig, threads: number):
   const batch = syntheticData(p.batchRows, config.dataSeed + 2).x;
   const rowSize = config.inputSize;
   // ORT gets the rows in chunks of p.chunk, as Sequential.predict splits them.
+  const ortBatch = (session: typeof bigSession) => async (): Promise<void> => {
+    for (let start = 0; start < p.batchRows; start += p.chunk) {
+      const rows = Math.min(p.chunk, p.batchRows - start);
+      const out = await runOnnx(session, batch.subarray(start * rowSize, (start + rows) * rowSize), rows, inputShape);
+      sink += out[0]!;
+    }
+  };
+  const kilnBatch = (): void => {
+    sink += big.predict(batch, p.batchRows, p.chunk)[0]!;
+  };
   const batchTimes = await interleave(
-    async () => {
-      for (let start = 0; start < p.batchRows; start += p.chunk) {
-        const rows = Math.min(p.chunk, p.batchRows - start);
-        const out = await runOnnx(bigSession, batch.subarray(start * rowSize, (start + rows) * rowSize), rows, inputShape);
-        sink += out[0]!;
-      }
-    },
-    () => {
-      sink += big.predict(batch, p.batchRows, p.chunk)[0]!;
-    },
+    ortBatch(bigSession),
+    kilnBatch,
     p.batchRepeats.max,
     1,
     p.batchRepeats.budgetMs * 2,
     p.batchRepeats.min,
   );
+  const meter = await PeakMeter.create(1, 20, kernelBackend() === 'wasm-simd-fma', 50);
+  const ceilingSamples: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const sample = meter.sample();
+    ceilingSamples.push(sample.flops / sample.wall / 1e9);
+  }
+  await meter.close();
   await singleSession.release();
   await bigSession.release();
+
+  const both = 2;
+  setKernelThreads(both);
+  const bothSession = await createOnnxSession(exportOnnx(big, { name: 'bench' }), { intraOpNumThreads: both });
+  // A few calls first: the helper thread starts, and Kiln settles whether sharing pays. A pause
+  // after each timed call: ORT's pool thread keeps the second core busy for a while after a run
+  // (Kiln's 2-thread predicts ran at ~0.5× with 2 ms pauses, ~0.6× with 20 ms, unchanged with
+  // 100 ms), and Kiln's helper spins ~0.4 ms.
+  const bothTimes = await interleave(
+    ortBatch(bothSession),
+    kilnBatch,
+    p.batchRepeats.max,
+    5,
+    p.batchRepeats.budgetMs * 2,
+    p.batchRepeats.min,
+    100,
+  );
+  setKernelThreads(1);
+  await bothSession.release();
   if (Number.isNaN(sink)) progress(name, 'predict produced NaN');
-  return { ort: predictResult(p, singleTimes.a, batchTimes.a), kiln: predictResult(p, singleTimes.b, batchTimes.b) };
+  const rowsPerSecond = (seconds: number[]): number => p.batchRows / median(seconds);
+  return {
+    ort: predictResult(p, singleTimes.a, batchTimes.a),
+    kiln: predictResult(p, singleTimes.b, batchTimes.b),
+    bothCores: {
+      kilnThreads: both,
+      ortThreads: both,
+      kilnRowsPerSecond: rowsPerSecond(bothTimes.b),
+      ortRowsPerSecond: rowsPerSecond(bothTimes.a),
+      kilnSpread: spread(bothTimes.b),
+      ortSpread: spread(bothTimes.a),
+      pairs: bothTimes.b.length,
+    },
+    ceiling: { gflops: median(ceilingSamples), flopsPerRow: flopsPerRow(config.inputSize, p.batchHidden, config.classes) },
+  };
 }
 
 export async function runOrt(threads = 1, config: BenchConfig = benchConfig()): Promise<CompetitorResult> {
@@ -139,11 +207,18 @@ export async function runOrt(threads = 1, config: BenchConfig = benchConfig()): 
   const require = createRequire(import.meta.url);
   const pkg = require('onnxruntime-node/package.json') as { version: string };
   const result = emptyResult(name, `onnxruntime-node ${pkg.version} (cpu, intraOpNumThreads ${threads}, graph optimization all)`);
-  const { ort, kiln } = await benchPredict(name, config, threads);
+  const { ort, kiln, bothCores, ceiling } = await benchPredict(name, config, threads);
   result.predict = ort;
   result.pairedKiln = kiln;
+  result.bothCores = bothCores;
+  result.predictCeiling = ceiling;
   progress(name, `predict: ${ort.singleRowMicros.toFixed(1)} µs/row, ${ort.batchRowsPerSecond.toFixed(0)} rows/s`);
   progress(name, `interleaved kiln-1t: ${kiln.singleRowMicros.toFixed(1)} µs/row, ${kiln.batchRowsPerSecond.toFixed(0)} rows/s`);
+  progress(
+    name,
+    `both cores: kiln ${bothCores.kilnRowsPerSecond.toFixed(0)} rows/s, ort ${bothCores.ortRowsPerSecond.toFixed(0)} rows/s; ` +
+      `1-core wasm SIMD ceiling ${ceiling.gflops.toFixed(1)} GFLOP/s = ${((ceiling.gflops * 1e9) / ceiling.flopsPerRow).toFixed(0)} rows/s`,
+  );
   return result;
 }
 

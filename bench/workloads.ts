@@ -406,6 +406,23 @@ export interface CompetitorResult {
   threads?: number;
   /** ORT only: Kiln's Sequential.predict (1 kernel thread) timed call by call alternately with ORT. */
   pairedKiln?: PredictResult;
+  /** ORT only: the batch predict again with both cores on each side, interleaved the same way. */
+  bothCores?: BothCoresBatch;
+  /**
+   * ORT only: one core's WebAssembly SIMD ceiling, sampled between the 1-thread batch calls, and
+   * the flops of one row of the batch model: the most rows/s any 1-thread wasm kernel could reach.
+   */
+  predictCeiling?: { gflops: number; flopsPerRow: number };
+}
+
+export interface BothCoresBatch {
+  kilnThreads: number;
+  ortThreads: number;
+  kilnRowsPerSecond: number;
+  ortRowsPerSecond: number;
+  kilnSpread: number;
+  ortSpread: number;
+  pairs: number;
 }
 
 export function emptyResult(competitor: string, version: string): CompetitorResult {
