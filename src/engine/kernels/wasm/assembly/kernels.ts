@@ -24,10 +24,11 @@
   let b = bp;
   let b0: v128, b1: v128, x: v128;
   // Four steps per iteration, their addresses as constant offsets: one increment per pointer
-  // and one interrupt check per four steps, not per step (that integer work shares ports with
-  // the multiply-adds). The exit test after each step is what keeps V8 from loading all four
-  // steps' operands first (it would then keep accumulators on the stack): the sums are used
-  // after the loop, so each step's multiply-adds must run before the next test.
+  // and one interrupt check per four steps, not per step (on Intel cores that integer work
+  // competes with the multiply-adds for execution ports, the more so when the other hyperthread
+  // of the core is busy). The exit test after each step is what keeps V8 from loading all four
+  // steps' operands first (it then kept accumulators on the stack and ran at half speed): the
+  // sums are used after the loop, so each step's multiply-adds must run before the next test.
   let p = 0;
   if (k > 0)
     for (;;) {
