@@ -7,11 +7,14 @@
 import asc from 'assemblyscript/asc';
 import { writeFile } from 'node:fs/promises';
 
-export async function compileKernels(relaxed: boolean): Promise<Uint8Array> {
+export const KERNELS_SOURCE = 'src/engine/kernels/wasm/assembly/kernels.ts';
+
+/** Compiles the kernels' AssemblyScript (`source`: another copy of it, for A/B runs). */
+export async function compileKernels(relaxed: boolean, source = KERNELS_SOURCE): Promise<Uint8Array> {
   let binary: Uint8Array | null = null;
   const { error, stderr } = await asc.main(
     [
-      'src/engine/kernels/wasm/assembly/kernels.ts',
+      source,
       '--outFile',
       'kernels.wasm',
       '--enable',
