@@ -20,27 +20,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { compileKernels, KERNELS_SOURCE } from '../scripts/build-wasm.js';
+import type { KernelExports } from '../src/engine/kernels/wasm/runtime.js';
 import { peakFlops, peakModuleBytes } from './simd-peak.js';
 import { median, parseArgs } from './workloads.js';
 
-interface Kernels {
-  gemmT(
-    c: number,
-    a: number,
-    b: number,
-    bias: number,
-    m: number,
-    k: number,
-    n: number,
-    acc: number,
-    pack: number,
-    j0: number,
-    j1: number,
-    ta: number,
-    tb: number,
-  ): void;
-  gemmSmall(c: number, a: number, b: number, bias: number, m: number, k: number, n: number, acc: number): void;
-}
+type Kernels = Pick<KernelExports, 'gemmT' | 'gemmSmall'>;
+
+/** Inner sizes up to this fit the products' scratch panel (K × 16 floats). */
+const MAX_INNER = 4096;
 
 type Kind = 'f' | 'dw' | 'dx' | 's';
 interface Case {
@@ -53,7 +40,7 @@ interface Case {
 const DEFAULT_CASES =
   'f:64x784x128,dw:64x784x128,f:64x128x10,dw:64x128x10,dx:64x128x10,' +
   'f:128x784x512,dw:128x784x512,f:128x512x512,dw:128x512x512,dx:128x512x512,f:128x512x10,dw:128x512x10,dx:128x512x10,' +
-  's:1x784x128,s:1x128x10';
+  's:1x784x128,s:1x784x512,s:1x128x10';
 
 function parseCases(list: string): Case[] {
   return list.split(',').map((text) => {
@@ -61,6 +48,9 @@ function parseCases(list: string): Case[] {
     if (!match) throw new Error(`bad case "${text}": expected kind:NxIxU with kind f, dw, dx or s`);
     const [n, inDim, units] = [Number(match[2]), Number(match[3]), Number(match[4])];
     if (match[1] === 's' && n >= 4) throw new Error(`bad case "${text}": the few-row kernel takes N < 4`);
+    // The inner size: I for forward, N for dW (Xᵀ·dY), U for dX (dY·Wᵀ).
+    const inner = match[1] === 'dw' ? n : match[1] === 'dx' ? units : inDim;
+    if (inner > MAX_INNER) throw new Error(`bad case "${text}": inner size ${inner} is over ${MAX_INNER}`);
     return { kind: match[1] as Kind, n, inDim, units };
   });
 }
@@ -113,13 +103,13 @@ async function main(): Promise<void> {
     for (let i = 0; i < count; i++) view[i] = random();
     return at;
   };
-  const pack = alloc(4096 * 16);
+  const pack = alloc(MAX_INNER * 16);
 
   console.log(
     `kernel A/B · A = ${base}, B = working tree · ${fma ? 'fused multiply-add' : 'multiply + add'} builds · ${rounds} pairs per case`,
   );
   for (const c of cases) {
-    top = pack + 4096 * 16 * 4;
+    top = pack + MAX_INNER * 16 * 4;
     const { n, inDim, units } = c;
     const x = alloc(n * inDim);
     const w = alloc(inDim * units);

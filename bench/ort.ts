@@ -89,6 +89,9 @@ function predictResult(p: BenchConfig['predict'], singleSeconds: number[], batch
   };
 }
 
+/** The pause after each timed call of the both-cores pairs (see benchPredict). */
+const BOTH_CORES_GAP_MS = 100;
+
 interface PredictPairs {
   ort: PredictResult;
   kiln: PredictResult;
@@ -169,21 +172,25 @@ async function benchPredict(name: string, config: BenchConfig, threads: number):
   const both = 2;
   setKernelThreads(both);
   const bothSession = await createOnnxSession(exportOnnx(big, { name: 'bench' }), { intraOpNumThreads: both });
-  // A few calls first: the helper thread starts, and Kiln settles whether sharing pays. A pause
-  // after each timed call: ORT's pool thread keeps the second core busy for a while after a run
-  // (Kiln's 2-thread predicts ran at ~0.5× with 2 ms pauses, ~0.6× with 20 ms, unchanged with
-  // 100 ms), and Kiln's helper spins ~0.4 ms.
-  const bothTimes = await interleave(
-    ortBatch(bothSession),
-    kilnBatch,
-    p.batchRepeats.max,
-    5,
-    p.batchRepeats.budgetMs * 2,
-    p.batchRepeats.min,
-    100,
-  );
-  setKernelThreads(1);
-  await bothSession.release();
+  let bothTimes: { a: number[]; b: number[] };
+  try {
+    // A few calls first: the helper thread starts, and Kiln settles whether sharing pays. A pause
+    // after each timed call: ORT's pool thread keeps the second core busy for a while after a run
+    // (Kiln's 2-thread predicts ran at ~0.5× with 2 ms pauses, ~0.6× with 20 ms, unchanged with
+    // 100 ms), and Kiln's helper spins ~0.4 ms.
+    bothTimes = await interleave(
+      ortBatch(bothSession),
+      kilnBatch,
+      p.batchRepeats.max,
+      5,
+      p.batchRepeats.budgetMs * 2,
+      p.batchRepeats.min,
+      BOTH_CORES_GAP_MS,
+    );
+  } finally {
+    setKernelThreads(1);
+    await bothSession.release();
+  }
   if (Number.isNaN(sink)) progress(name, 'predict produced NaN');
   const rowsPerSecond = (seconds: number[]): number => p.batchRows / median(seconds);
   return {
@@ -192,6 +199,7 @@ async function benchPredict(name: string, config: BenchConfig, threads: number):
     bothCores: {
       kilnThreads: both,
       ortThreads: both,
+      gapMs: BOTH_CORES_GAP_MS,
       kilnRowsPerSecond: rowsPerSecond(bothTimes.b),
       ortRowsPerSecond: rowsPerSecond(bothTimes.a),
       kilnSpread: spread(bothTimes.b),

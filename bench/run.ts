@@ -195,6 +195,9 @@ const gf = (v: number): string => (v >= 10 ? v.toFixed(1) : v.toFixed(2));
 /** ± half the relative range; nothing for a single sample. */
 const pct = (s: number, samples: number): string => (samples > 1 ? ` ±${Math.round((s / 2) * 100)}%` : '');
 const ratio = (v: number): string => (Number.isFinite(v) ? `${v >= 10 ? v.toFixed(1) : v.toFixed(2)}×` : '—');
+/** A ratio next to its goal's threshold: a third decimal where two would round onto the line. */
+const ratioNear = (v: number, threshold: number): string =>
+  Number.isFinite(v) && Math.abs(v / threshold - 1) < 0.05 ? `${v.toFixed(3)}×` : ratio(v);
 const percent = (v: number): string => (Number.isFinite(v) ? `${Math.round(v * 100)}%` : '—');
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const signedMib = (bytes: number): string => `${bytes >= 0 ? '+' : '−'}${(Math.abs(bytes) / 2 ** 20).toFixed(2)} MiB`;
@@ -553,7 +556,7 @@ function predictReport(config: BenchConfig, results: CompetitorResult[], goals: 
     out.push(
       `   Kiln vs ORT interleaved call by call in one process (Kiln on 1 kernel thread, as the API process serves): ` +
         `1 row: Kiln ${k.singleRowMicros.toFixed(1)} µs, ORT ${o.singleRowMicros.toFixed(1)} µs → ${ratio(singleRatio)}; ` +
-        `${int(p.batchRows)} rows: Kiln ${int(k.batchRowsPerSecond)} rows/s, ORT ${int(o.batchRowsPerSecond)} → ${ratio(batchRatio)} (median of ${k.batchCalls} pairs)`,
+        `${int(p.batchRows)} rows: Kiln ${int(k.batchRowsPerSecond)} rows/s, ORT ${int(o.batchRowsPerSecond)} → ${ratioNear(batchRatio, 1 / 3)} (median of ${k.batchCalls} pairs)`,
     );
     goals.push({
       issue: '#6',
@@ -576,7 +579,7 @@ function predictReport(config: BenchConfig, results: CompetitorResult[], goals: 
       issue: '#6',
       goal: `predict ${int(p.batchRows)} rows 784-512-512-10: Kiln rows/s ≥ ⅓ of onnxruntime-node's (1 thread each)`,
       measured:
-        `Kiln/ORT = ${ratio(batchRatio)} (${int(k.batchRowsPerSecond)} vs ${int(o.batchRowsPerSecond)} rows/s)` +
+        `Kiln/ORT = ${ratioNear(batchRatio, 1 / 3)} (${int(k.batchRowsPerSecond)} vs ${int(o.batchRowsPerSecond)} rows/s)` +
         (c ? `; at 100% of one core's wasm SIMD ceiling: ${ratio(bound / o.batchRowsPerSecond)}` : ''),
       met: batchRatio >= 1 / 3,
     });
@@ -585,13 +588,13 @@ function predictReport(config: BenchConfig, results: CompetitorResult[], goals: 
       const bothRatio = both.kilnRowsPerSecond / both.ortRowsPerSecond;
       out.push(
         `   With both cores each (Kiln ${both.kilnThreads} kernel threads, as PREDICT_THREADS=${both.kilnThreads} serves; ORT intraOpNumThreads ${both.ortThreads}), ` +
-          `interleaved with a 100 ms pause after each call: ${int(p.batchRows)} rows: Kiln ${int(both.kilnRowsPerSecond)}${pct(both.kilnSpread, both.pairs)} rows/s, ` +
-          `ORT ${int(both.ortRowsPerSecond)}${pct(both.ortSpread, both.pairs)} → ${ratio(bothRatio)} (median of ${both.pairs} pairs)`,
+          `interleaved with a ${both.gapMs} ms pause after each call: ${int(p.batchRows)} rows: Kiln ${int(both.kilnRowsPerSecond)}${pct(both.kilnSpread, both.pairs)} rows/s, ` +
+          `ORT ${int(both.ortRowsPerSecond)}${pct(both.ortSpread, both.pairs)} → ${ratioNear(bothRatio, 1 / 3)} (median of ${both.pairs} pairs)`,
       );
       goals.push({
         issue: '#6',
         goal: `predict ${int(p.batchRows)} rows 784-512-512-10: Kiln rows/s ≥ ⅓ of onnxruntime-node's (both cores each)`,
-        measured: `Kiln/ORT = ${ratio(bothRatio)} (${int(both.kilnRowsPerSecond)} vs ${int(both.ortRowsPerSecond)} rows/s)`,
+        measured: `Kiln/ORT = ${ratioNear(bothRatio, 1 / 3)} (${int(both.kilnRowsPerSecond)} vs ${int(both.ortRowsPerSecond)} rows/s)`,
         met: bothRatio >= 1 / 3,
       });
     }

@@ -409,7 +409,7 @@ export interface CompetitorResult {
   /** ORT only: the batch predict again with both cores on each side, interleaved the same way. */
   bothCores?: BothCoresBatch;
   /**
-   * ORT only: one core's WebAssembly SIMD ceiling, sampled between the 1-thread batch calls, and
+   * ORT only: one core's WebAssembly SIMD ceiling, sampled right after the 1-thread batch pairs, and
    * the flops of one row of the batch model: the most rows/s any 1-thread wasm kernel could reach.
    */
   predictCeiling?: { gflops: number; flopsPerRow: number };
@@ -418,6 +418,8 @@ export interface CompetitorResult {
 export interface BothCoresBatch {
   kilnThreads: number;
   ortThreads: number;
+  /** The pause after each timed call, so neither side's spinning threads slow the other's call. */
+  gapMs: number;
   kilnRowsPerSecond: number;
   ortRowsPerSecond: number;
   kilnSpread: number;

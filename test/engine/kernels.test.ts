@@ -85,7 +85,14 @@ const SHAPES: [number, number, number][] = [
 // dimension (forward: inDim, dX: units, dW: rows), with outputs wide enough for the 8-wide panels.
 for (const k of [1, 2, 3, 4, 5, 6, 7, 8, 11]) SHAPES.push([8, k, 24], [8, 24, k], [k, 8, 24]);
 // The same four-step loop in the few-row kernel (1–3 rows) and in the narrow tiles (N ≤ 16).
+// Each tile shape is its own compiled copy, so every width of the few-row kernel's column blocks
+// (1–7 vectors), the single leftover row of the 12-wide narrow group, and the 1–15 leftover rows
+// of the transposed narrow tiles (dW: their inner size is the row count) meet every exit.
 for (const k of [2, 6, 7]) SHAPES.push([1, k, 30], [3, k, 9], [4, k, 10], [7, k, 16], [5, k, 5]);
+for (const k of [2, 3, 5, 8]) SHAPES.push([1, k, 4], [1, k, 12], [1, k, 16], [1, k, 20], [1, k, 24], [5, k, 12]);
+for (const n of [2, 4, 5, 7]) SHAPES.push([n, 6, 3], [n, 10, 3], [n, 14, 3]);
+// An empty inner sum: the output is the bias (or C unchanged when accumulating).
+SHAPES.push([8, 0, 24], [2, 0, 10], [0, 8, 24]);
 
 // The narrow-output path (N ≤ 16 whole; the columns past the last 8-wide panel otherwise): every
 // width of its padded 4/8/12/16 panels and the widths just past them, row counts around its

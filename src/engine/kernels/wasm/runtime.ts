@@ -16,7 +16,8 @@ const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, wasm32's limit
 const ALIGN = 64; // a cache line, and v128-aligned
 
-interface KernelExports {
+/** What the compiled kernels export (bench/kernel-ab.ts instantiates them too). */
+export interface KernelExports {
   gemmSmall(c: number, a: number, b: number, bias: number, m: number, k: number, n: number, accumulate: number): void;
   gemmT(
     c: number,

@@ -27,7 +27,7 @@
   // and one interrupt check per four steps, not per step (on Intel cores that integer work
   // competes with the multiply-adds for execution ports, the more so when the other hyperthread
   // of the core is busy). The exit test after each step is what keeps V8 from loading all four
-  // steps' operands first (it then kept accumulators on the stack and ran at half speed): the
+  // steps' operands first (it then kept accumulators on the stack and ran at ~0.7×): the
   // sums are used after the loop, so each step's multiply-adds must run before the next test.
   let p = 0;
   if (k > 0)
