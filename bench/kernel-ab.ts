@@ -1,8 +1,8 @@
 /**
  * Kernel A/B: two versions of the product kernels (src/engine/kernels/wasm/assembly/kernels.ts)
  * compiled fresh and instantiated on one shared memory in one process, each product alternating
- * between them sample by sample. On a shared VM whose speed drifts by ±25% between processes a
- * minute apart, the ratio of adjacent samples is the steady figure; two separate runs are not.
+ * between them sample by sample. On a shared VM where the same product measured in two processes a
+ * minute apart can differ by 1.8×, the ratio of adjacent samples is the steady figure.
  *
  *   npm run bench:kernels -- [--base HEAD] [--cases f:128x784x512,dw:128x784x512,...] [--rounds 7] [--plain]
  *
