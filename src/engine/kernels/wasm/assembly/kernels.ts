@@ -398,17 +398,73 @@
   if (i < m) narrowTile(c + <usize>i * ldc, ldc, a + <usize>i * lda, lda, bp, ldp, k, 1, V, valid, accumulate, bias);
 }
 
-// Row-major tile shapes: V8 keeps 15 of x64's 16 vector registers and loads every B vector and broadcast
-// of a step before using them, so accumulators + B vectors + broadcasts must stay within 15:
-// 2×12 (6 + 3 + 2), 4×8 (8 + 2 + 4), 6×4 (6 + 1 + 6). 3×12 (9 + 3 + 3) already spills an
-// accumulator and runs at half speed.
+// Row-major tile shapes: V8 keeps 15 of x64's 16 vector registers and loads every B vector and
+// broadcast between two branches before using them, so accumulators + B vectors + broadcasts
+// must stay within 15: 2×12 (6 + 3 + 2), 4×8 (8 + 2 + 4), 6×4 (6 + 1 + 6). 3×12 (9 + 3 + 3)
+// spilled an accumulator and ran at half speed as a plain loop; tile3x12 splits its steps.
 // One function per tile shape, not one big function: V8 runs new wasm code in its baseline
 // compiler (about a tenth of the speed here) until its optimizing compiler has compiled the
 // whole function, which took ~80 ms for all variants inlined together. Each is over binaryen's
 // size limit for inlining (-O3: 200 for a single caller), so they stay apart.
-function rows12(c: usize, ldc: usize, a: usize, lda: usize, bp: usize, ldp: usize, m: i32, k: i32, valid: i32, accumulate: bool, bias: usize): void {
-  narrowRows(c, ldc, a, lda, bp, ldp, m, k, 2, 3, valid, accumulate, bias);
+
+// 3 rows × 12 columns of row-major A times the packed B panel: 9 accumulator chains where the
+// 2×12 tile has 6 (a multiply-add takes 4 cycles and two issue per cycle: 8 chains keep both
+// busy). Each step has two tests, so that no stretch between branches loads more than 9 + 3 + 2
+// vectors: "last step?" after two rows (its exit finishes the third row and leaves), and the end
+// of B after the third row, never reached there but a branch V8 cannot see through.
+function tile3x12(c: usize, ldc: usize, a: usize, lda: usize, bp: usize, ldp: usize, k: i32, valid: i32, accumulate: bool, bias: usize): void {
+  let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0);
+  let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0);
+  let s20 = f32x4.splat(0), s21 = f32x4.splat(0), s22 = f32x4.splat(0);
+  let a0 = a, a1 = a + lda, a2 = a + 2 * lda;
+  let b = bp;
+  const bEnd = bp + <usize>k * ldp;
+  let b0: v128, b1: v128, b2: v128, x: v128;
+  let p = 0;
+  if (k > 0)
+    for (;;) {
+      b0 = v128.load(b);
+      b1 = v128.load(b, 16);
+      b2 = v128.load(b, 32);
+      x = v128.load32_splat(a0);
+      s00 = madd(x, b0, s00);
+      s01 = madd(x, b1, s01);
+      s02 = madd(x, b2, s02);
+      x = v128.load32_splat(a1);
+      s10 = madd(x, b0, s10);
+      s11 = madd(x, b1, s11);
+      s12 = madd(x, b2, s12);
+      if (p + 1 >= k) {
+        x = v128.load32_splat(a2);
+        s20 = madd(x, b0, s20);
+        s21 = madd(x, b1, s21);
+        s22 = madd(x, b2, s22);
+        break;
+      }
+      x = v128.load32_splat(a2);
+      s20 = madd(x, b0, s20);
+      s21 = madd(x, b1, s21);
+      s22 = madd(x, b2, s22);
+      p++;
+      a0 += 4;
+      a1 += 4;
+      a2 += 4;
+      b += ldp;
+      if (b >= bEnd) break;
+    }
+  finishRow(c, s00, s01, s02, 3, valid, accumulate, bias);
+  finishRow(c + ldc, s10, s11, s12, 3, valid, accumulate, bias);
+  finishRow(c + 2 * ldc, s20, s21, s22, 3, valid, accumulate, bias);
 }
+
+// The 12-wide group (N = 9–12 columns) in tiles of 3 rows; the 1, 2 or 4 rows left in pairs and a
+// single row, as the 2-row tiles take them (4 as two pairs, not 3 + 1).
+function rows12(c: usize, ldc: usize, a: usize, lda: usize, bp: usize, ldp: usize, m: i32, k: i32, valid: i32, accumulate: bool, bias: usize): void {
+  let i = 0;
+  for (; i + 3 <= m && m - i != 4; i += 3) tile3x12(c + <usize>i * ldc, ldc, a + <usize>i * lda, lda, bp, ldp, k, valid, accumulate, bias);
+  if (i < m) narrowRows(c + <usize>i * ldc, ldc, a + <usize>i * lda, lda, bp, ldp, m - i, k, 2, 3, valid, accumulate, bias);
+}
+
 function rows8(c: usize, ldc: usize, a: usize, lda: usize, bp: usize, ldp: usize, m: i32, k: i32, valid: i32, accumulate: bool, bias: usize): void {
   narrowRows(c, ldc, a, lda, bp, ldp, m, k, 4, 2, valid, accumulate, bias);
 }
