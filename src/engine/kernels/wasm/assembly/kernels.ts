@@ -410,15 +410,16 @@
 // 3 rows × 12 columns of row-major A times the packed B panel: 9 accumulator chains where the
 // 2×12 tile has 6 (a multiply-add takes 4 cycles and two issue per cycle: 8 chains keep both
 // busy). Each step has two tests, so that no stretch between branches loads more than 9 + 3 + 2
-// vectors: "last step?" after two rows (its exit finishes the third row and leaves), and the end
-// of B after the third row, never reached there but a branch V8 cannot see through.
+// vectors: "last step?" after two rows (its exit finishes the third row and leaves), and `b == 0`
+// after the third row: never true (b has just moved past a panel that starts above 0), but a
+// branch V8 cannot see through, and cheaper than comparing b with the panel's end, which V8
+// recomputed with a multiply on every step.
 function tile3x12(c: usize, ldc: usize, a: usize, lda: usize, bp: usize, ldp: usize, k: i32, valid: i32, accumulate: bool, bias: usize): void {
   let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0);
   let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0);
   let s20 = f32x4.splat(0), s21 = f32x4.splat(0), s22 = f32x4.splat(0);
   let a0 = a, a1 = a + lda, a2 = a + 2 * lda;
   let b = bp;
-  const bEnd = bp + <usize>k * ldp;
   let b0: v128, b1: v128, b2: v128, x: v128;
   let p = 0;
   if (k > 0)
@@ -450,7 +451,7 @@ function tile3x12(c: usize, ldc: usize, a: usize, lda: usize, bp: usize, ldp: us
       a1 += 4;
       a2 += 4;
       b += ldp;
-      if (b >= bEnd) break;
+      if (b == 0) break;
     }
   finishRow(c, s00, s01, s02, 3, valid, accumulate, bias);
   finishRow(c + ldc, s10, s11, s12, 3, valid, accumulate, bias);
