@@ -475,6 +475,9 @@ describe.each([
     for (const [n, inDim, units] of [
       [9, 784, 128],
       [6, 129, 10],
+      // 9–12 columns: tiles of 3 rows, then 2 + 2 (7 rows) or a pair (5 rows).
+      [7, 130, 11],
+      [5, 66, 9],
       [5, 64, 35],
       [7, 50, 16],
       [6, 33, 8],
