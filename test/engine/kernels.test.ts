@@ -91,6 +91,9 @@ for (const k of [1, 2, 3, 4, 5, 6, 7, 8, 11]) SHAPES.push([8, k, 24], [8, 24, k]
 for (const k of [2, 6, 7]) SHAPES.push([1, k, 30], [3, k, 9], [4, k, 10], [7, k, 16], [5, k, 5]);
 for (const k of [2, 3, 5, 8]) SHAPES.push([1, k, 4], [1, k, 12], [1, k, 16], [1, k, 20], [1, k, 24], [5, k, 12]);
 for (const n of [2, 4, 5, 7]) SHAPES.push([n, 6, 3], [n, 10, 3], [n, 14, 3]);
+// 9–12 columns in 3-row tiles, with row counts that are multiples of 3, so the last tile ends the
+// output and a store past column N lands in the guard values (forward, and dX: N = inDim).
+SHAPES.push([6, 7, 10], [9, 130, 11], [12, 3, 9], [3, 64, 12], [6, 10, 33], [9, 12, 5]);
 // An empty inner sum: the output is the bias (or C unchanged when accumulating).
 SHAPES.push([8, 0, 24], [2, 0, 10], [0, 8, 24]);
 
