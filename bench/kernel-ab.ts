@@ -21,8 +21,8 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { compileKernels, KERNELS_SOURCE } from '../scripts/build-wasm.js';
 import type { KernelExports } from '../src/engine/kernels/wasm/runtime.js';
-import { peakFlops, peakModuleBytes } from './simd-peak.js';
-import { median, parseArgs } from './workloads.js';
+import { PeakMeter } from './simd-peak.js';
+import { median, parseArgs, randomMatrix } from './workloads.js';
 
 type Kernels = Pick<KernelExports, 'gemmT' | 'gemmSmall'>;
 
@@ -80,27 +80,20 @@ async function main(): Promise<void> {
       .exports as unknown as Kernels;
   const a = instantiate(baseBytes);
   const b = instantiate(headBytes);
-  const peak = new WebAssembly.Instance(new WebAssembly.Module(peakModuleBytes([12], fma))).exports['peak12'] as (iters: number) => number;
+  const meter = await PeakMeter.create(1, 20, fma, 50);
   const ceiling = (): number => {
-    const iters = 100_000;
-    const t0 = performance.now();
-    peak(iters);
-    return peakFlops(12, iters) / ((performance.now() - t0) / 1000);
+    const sample = meter.sample();
+    return sample.flops / sample.wall;
   };
 
   // A bump allocator over the shared memory, above the first MiB (the kernels' own data).
   let top = 1 << 20;
   let seed = 1;
-  const random = (): number => {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    return seed / 2 ** 32 - 0.5;
-  };
   const alloc = (count: number): number => {
     const at = top;
     top += Math.ceil((count * 4) / 64) * 64;
     if (top > memory.buffer.byteLength) memory.grow(Math.ceil((top - memory.buffer.byteLength) / 65536));
-    const view = new Float32Array(memory.buffer, at, count);
-    for (let i = 0; i < count; i++) view[i] = random();
+    new Float32Array(memory.buffer, at, count).set(randomMatrix(count, seed++));
     return at;
   };
   const pack = alloc(MAX_INNER * 16);
@@ -159,6 +152,7 @@ async function main(): Promise<void> {
         `[${ratios[0]!.toFixed(2)}–${ratios[ratios.length - 1]!.toFixed(2)}]`,
     );
   }
+  await meter.close();
 }
 
 await main();
