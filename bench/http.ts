@@ -132,10 +132,12 @@ interface ApiResponse {
   body: unknown;
 }
 
-async function api(port: number, method: string, route: string, body?: string): Promise<ApiResponse> {
+/** A request to the app: a string body goes as JSON, bytes as application/octet-stream. */
+async function api(port: number, method: string, route: string, body?: string | Uint8Array<ArrayBuffer>): Promise<ApiResponse> {
+  const contentType = typeof body === 'string' ? 'application/json' : 'application/octet-stream';
   const res = await fetch(`http://127.0.0.1:${port}${route}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: body === undefined ? {} : { 'content-type': contentType },
     ...(body === undefined ? {} : { body }),
   });
   const text = await res.text();
@@ -252,23 +254,15 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
     const binaryBody = binaryPredictBody(config);
     const check = await api(server.port, 'POST', `/v1/models/${MODEL}/predict`, body);
     expectStatus(check, 200, 'predict');
-    const binaryCheck = await fetch(`http://127.0.0.1:${server.port}/v1/models/${MODEL}/predict`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream' },
-      body: new Uint8Array(binaryBody),
-    });
-    const binaryOutputs = ((await binaryCheck.json()) as { outputs: number[][] }).outputs;
-    if (binaryCheck.status !== 200 || JSON.stringify(binaryOutputs) !== JSON.stringify((check.body as { outputs: number[][] }).outputs))
+    const binaryCheck = await api(server.port, 'POST', `/v1/models/${MODEL}/predict`, new Uint8Array(binaryBody));
+    expectStatus(binaryCheck, 200, 'binary predict');
+    if (JSON.stringify(binaryCheck.body) !== JSON.stringify(check.body))
       throw new Error('the binary predict body did not answer what the JSON body answers');
     expectStatus(await api(server.port, 'GET', '/bench/empty'), 200, 'empty route');
-    const emptyPostCheck = await fetch(`http://127.0.0.1:${server.port}/bench/empty`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream' },
-      body: new Uint8Array(binaryBody),
-    });
-    const emptyPostReply = await emptyPostCheck.text();
-    if (emptyPostCheck.status !== 200 || emptyPostReply !== '{}')
-      throw new Error(`empty POST route: HTTP ${emptyPostCheck.status} ${emptyPostReply.slice(0, 200)}`);
+    const emptyPost = await api(server.port, 'POST', '/bench/empty', new Uint8Array(binaryBody));
+    expectStatus(emptyPost, 200, 'empty POST route');
+    if (JSON.stringify(emptyPost.body) !== '{}')
+      throw new Error(`empty POST route answered ${JSON.stringify(emptyPost.body).slice(0, 200)}`);
     const route = `/v1/models/${MODEL}/predict`;
     const routes = {
       empty: { port: server.port, route: '/bench/empty', method: 'GET' as const, connections: h.connections },
