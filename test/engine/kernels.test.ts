@@ -94,6 +94,9 @@ for (const n of [2, 4, 5, 7]) SHAPES.push([n, 6, 3], [n, 10, 3], [n, 14, 3]);
 // 9–12 columns in 3-row tiles, with row counts that are multiples of 3, so the last tile ends the
 // output and a store past column N lands in the guard values (forward, and dX: N = inDim).
 SHAPES.push([6, 7, 10], [9, 130, 11], [12, 3, 9], [3, 64, 12], [6, 10, 33], [9, 12, 5]);
+// 1–3 rows after the 4-row tiles, run by the few-row kernel over the full panels' columns
+// (every remainder of its 7-vector blocks), next to the narrow path's columns past them.
+for (const m of [5, 6, 7]) SHAPES.push([m, 9, 8], [m, 5, 40], [m, 6, 56], [m, 7, 61], [m + 4, 3, 36]);
 // An empty inner sum: the output is the bias (or C unchanged when accumulating).
 SHAPES.push([8, 0, 24], [2, 0, 10], [0, 8, 24]);
 
@@ -172,6 +175,10 @@ describe.skipIf(rt === null)('WebAssembly SIMD kernels', () => {
     [128, 512, 512],
     [130, 257, 17],
     [65, 1031, 10],
+    // The 1–3 rows after the 4-row tiles, on each thread's own columns (the helper's start past
+    // 0). Large enough for the helper to join at once: withHelper allocates on every try.
+    [63, 300, 200],
+    [66, 260, 104],
   ] as const) {
     it(`give bit-identical results with one and two threads: ${n}×${inDim}×${units}`, () => {
       const x = filled(n * inDim, true);
@@ -477,6 +484,10 @@ describe.each([
   it('computes a row alone bit for bit as within a batch (single-row predicts match batch ones)', () => {
     for (const [n, inDim, units] of [
       [9, 784, 128],
+      // The rows after the 4-row tiles, in the few-row kernel on the panels' columns.
+      [6, 784, 128],
+      [7, 100, 40],
+      [11, 37, 61],
       [6, 129, 10],
       // 9–12 columns: tiles of 3 rows, then 2 + 2 (7 rows) or a pair (5 rows).
       [7, 130, 11],

@@ -752,6 +752,7 @@ function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32,
   const ldc = (<usize>n) << 2;
   const n8 = fullPanels(n);
   const jEnd = j1 < n8 ? j1 : n8;
+  const m4 = m & ~3;
   for (let j = j0; j < jEnd; j += 8) {
     let src = b + ((<usize>j) << 2);
     let dst = pack;
@@ -763,10 +764,11 @@ function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32,
     }
     const biasJ: usize = bias ? bias + ((<usize>j) << 2) : 0;
     const cj = c + ((<usize>j) << 2);
-    let i = 0;
-    for (; i + 4 <= m; i += 4) kernel4x8(cj + <usize>i * ldc, a + <usize>i * lda, pack, k, lda, ldc, accumulate, biasJ);
-    for (; i < m; i++) kernel1x8(cj + <usize>i * ldc, a + <usize>i * lda, 4, pack, k, accumulate, biasJ);
+    for (let i = 0; i < m4; i += 4) kernel4x8(cj + <usize>i * ldc, a + <usize>i * lda, pack, k, lda, ldc, accumulate, biasJ);
   }
+  // The 1–3 rows left after the 4-row tiles read B in place, several vectors per step: a 1×8
+  // tile on the panel has only two accumulator chains, and took twice as long per row.
+  if (m4 < m && j0 < jEnd) smallRows(c, a, b, bias, m4, m, k, n, j0, jEnd, accumulate);
   // Columns past the last full panel, done by whoever owns the end.
   if (j1 >= n && n8 < n) narrow(c, a, b, bias, m, k, n, accumulate, pack, n8, n - n8, false, false);
 }
@@ -1026,22 +1028,25 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vhat: usize, n: i32
 }
 
 /**
- * C (M, N) = A (M, K) @ B (K, N) [+ bias | + C] for a few rows (M < 4: single-row predicts):
- * no packing (it would cost as much as the product), B read in place, 28 columns at a time so
- * seven independent accumulators hide the multiply-add latency; the 1–6 vectors left form one
- * narrower block, and the last 1–3 columns go in the low lanes (B's row may end there).
+ * Rows [i0, i1) and columns [j0, j1) of C = A @ B [+ bias | + C], with B read in place: for a
+ * few rows (single-row predicts, the rows left after 4-row tiles) packing would cost as much as
+ * the product. 28 columns at a time, so seven independent accumulators hide the multiply-add
+ * latency; the 1–6 vectors left form one narrower block, and when j1 = N is not a multiple of 4
+ * the last 1–3 columns go in the low lanes (B's row may end there). j1 − j0 is a multiple of 4
+ * unless j1 = N.
  */
-export function gemmSmall(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool): void {
+function smallRows(c: usize, a: usize, b: usize, bias: usize, i0: i32, i1: i32, k: i32, n: i32, j0: i32, j1: i32, accumulate: bool): void {
   const lda = (<usize>k) << 2;
   const ldb = (<usize>n) << 2;
   const ldc = (<usize>n) << 2;
-  const vectors = n >> 2;
+  const vectors = (j1 - j0) >> 2;
   const rest = vectors % 7;
-  const restAt = (vectors - rest) << 2;
-  for (let i = 0; i < m; i++) {
+  const restAt = j0 + ((vectors - rest) << 2);
+  const tailAt = j0 + (vectors << 2);
+  for (let i = i0; i < i1; i++) {
     const ar = a + <usize>i * lda;
     const cr = c + <usize>i * ldc;
-    for (let j = 0; j < restAt; j += 28) {
+    for (let j = j0; j < restAt; j += 28) {
       const o = (<usize>j) << 2;
       smallRow(cr + o, ar, b + o, ldb, k, 7, accumulate, bias ? bias + o : 0);
     }
@@ -1053,18 +1058,22 @@ export function gemmSmall(c: usize, a: usize, b: usize, bias: usize, m: i32, k: 
     else if (rest == 4) smallRow(cr + o, ar, b + o, ldb, k, 4, accumulate, bo);
     else if (rest == 5) smallRow(cr + o, ar, b + o, ldb, k, 5, accumulate, bo);
     else if (rest == 6) smallRow(cr + o, ar, b + o, ldb, k, 6, accumulate, bo);
-    const j = vectors << 2;
-    if (j < n) {
-      const lanes = n - j;
+    if (tailAt < j1) {
+      const lanes = j1 - tailAt;
       let s = f32x4.splat(0);
-      let bp = b + ((<usize>j) << 2);
+      let bp = b + ((<usize>tailAt) << 2);
       for (let p = 0; p < k; p++) {
         s = madd(v128.load32_splat(ar + ((<usize>p) << 2)), loadPart(bp, lanes), s);
         bp += ldb;
       }
-      finish(cr + ((<usize>j) << 2), s, lanes, accumulate, bias ? bias + ((<usize>j) << 2) : 0);
+      finish(cr + ((<usize>tailAt) << 2), s, lanes, accumulate, bias ? bias + ((<usize>tailAt) << 2) : 0);
     }
   }
+}
+
+/** C (M, N) = A (M, K) @ B (K, N) [+ bias | + C] for a few rows (M < 4: single-row predicts). */
+export function gemmSmall(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool): void {
+  smallRows(c, a, b, bias, 0, m, k, n, 0, n, accumulate);
 }
 
 // ---- Elementwise steps of a dense layer, SIMD with the same results as the TypeScript
