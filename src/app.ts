@@ -122,7 +122,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     checkpoints: new CheckpointStore(config.dataDir),
     registry,
     queue,
-    predictor: new Predictor(registry, config.predictMaxRows, onnxRunner),
+    predictor: new Predictor(registry, config.predictMaxRows, onnxRunner, config.predictBatchRows),
     ...(onnxPublish ? { onnxPublish } : {}),
     idempotency: new IdempotencyStore(config.dataDir),
     limits: config,

@@ -20,6 +20,8 @@ export interface Config {
   modelsBodyLimit: number;
   predictBodyLimit: number;
   predictMaxRows: number;
+  /** PREDICT_BATCH_ROWS: most rows one engine forward pass gathers from concurrent predict requests; 0 = no batching. */
+  predictBatchRows: number;
   /** Milliseconds a shutdown waits for running epochs to checkpoint before killing them. */
   shutdownGraceMs: number;
   requestTimeoutMs: number;
@@ -119,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelsBodyLimit: integer(env, 'MODELS_BODY_LIMIT', 64 * MiB, 1024),
     predictBodyLimit: integer(env, 'PREDICT_BODY_LIMIT', 4 * MiB, 1024),
     predictMaxRows: integer(env, 'PREDICT_MAX_ROWS', 4096, 1),
+    predictBatchRows: integer(env, 'PREDICT_BATCH_ROWS', 256),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 25_000),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 60_000, 1),
     progressIntervalMs: integer(env, 'PROGRESS_INTERVAL_MS', 500, 10),

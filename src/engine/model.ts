@@ -46,6 +46,7 @@ export class Sequential {
   readonly inputSize: number;
   readonly outputSize: number;
   private readonly batchInput: GrowableBuffer;
+  private readonly gatherInput: GrowableBuffer;
 
   constructor(spec: ModelSpec, options: ModelOptions = {}) {
     this.spec = spec;
@@ -98,6 +99,7 @@ export class Sequential {
       if (perLayer[layerIndex]!.some((p) => p.trainable)) seenTrainable = true;
     });
     this.batchInput = new GrowableBuffer(this.dtype);
+    this.gatherInput = new GrowableBuffer(this.dtype);
   }
 
   /** The values of one weight tensor, as a view into its arena. */
@@ -157,6 +159,16 @@ export class Sequential {
       out.set(y.subarray(0, count * this.outputSize), start * this.outputSize);
     }
     return out;
+  }
+
+  /**
+   * A reusable buffer for `rows` input rows, in the model's dtype and in kernel memory where the
+   * kernels have one, for callers that gather rows from several places (server-side batching):
+   * predict reads it in place, with no conversion or copy. Its contents are only valid until the
+   * next call.
+   */
+  inputRows(rows: number): FloatArray {
+    return this.gatherInput.view(rows * this.inputSize);
   }
 
   /** The model's own dtype view of input rows (a copy only when the dtypes differ). */

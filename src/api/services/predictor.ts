@@ -8,6 +8,7 @@ import { modelFromCheckpoint, type Sequential } from '../../engine/index.js';
 import { VersionCorruptError, type ModelRegistry, type ModelVersionMeta } from '../../store/registry.js';
 import { Problem, notFound, unprocessable } from '../errors.js';
 import { binaryToMatrix, checkWidth, toMatrix, type Matrix } from './data.js';
+import { PredictBatcher } from './predict-batcher.js';
 
 export interface OnnxRunner {
   run(
@@ -36,13 +37,18 @@ export interface PredictResult {
 
 export class Predictor {
   private readonly cache = new Map<string, Promise<Loaded>>();
+  /** Null when batching is off (PREDICT_BATCH_ROWS=0). */
+  readonly batcher: PredictBatcher | null;
 
   constructor(
     private readonly registry: ModelRegistry,
     private readonly maxRows: number,
     private readonly onnx: OnnxRunner | null,
+    batchRows = 0,
     private readonly capacity = 16,
-  ) {}
+  ) {
+    this.batcher = batchRows > 0 ? new PredictBatcher(batchRows) : null;
+  }
 
   private async load(name: string, version: number): Promise<Loaded> {
     const key = `${name}@${version}`;
@@ -157,7 +163,7 @@ export class Predictor {
         throw error;
       }
     } else {
-      out = model.predict(x.values, x.rows) as Float32Array;
+      out = this.batcher ? await this.batcher.predict(model, x.values, x.rows) : (model.predict(x.values, x.rows) as Float32Array);
     }
     const width = model.outputSize;
     const outputs: number[][] = new Array(x.rows);
