@@ -246,10 +246,15 @@ function versions(): string {
 export async function runHttp(config: BenchConfig = benchConfig()): Promise<HttpResult> {
   const h = config.http;
   const load0 = loadAverage();
-  const server = await startServer({ rateLimitPerMinute: 0, maxEventLoopDelayMs: 0, workerConcurrency: 0 });
+  const settings: Partial<Config> = { rateLimitPerMinute: 0, maxEventLoopDelayMs: 0, workerConcurrency: 0 };
+  const server = await startServer(settings);
+  // The same app with server-side batching off: one forward pass per request, the peer that
+  // shows what batching changes.
+  const unbatched = await startServer({ ...settings, predictBatchRows: 0 });
   const raw = await startRawServer();
   try {
     await registerModel(server.port, config);
+    await registerModel(unbatched.port, config);
     const body = predictBody(config);
     const binaryBody = binaryPredictBody(config);
     const check = await api(server.port, 'POST', `/v1/models/${MODEL}/predict`, body);
@@ -258,6 +263,10 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
     expectStatus(binaryCheck, 200, 'binary predict');
     if (JSON.stringify(binaryCheck.body) !== JSON.stringify(check.body))
       throw new Error('the binary predict body did not answer what the JSON body answers');
+    const unbatchedCheck = await api(unbatched.port, 'POST', `/v1/models/${MODEL}/predict`, body);
+    expectStatus(unbatchedCheck, 200, 'predict, batching off');
+    if (JSON.stringify(unbatchedCheck.body) !== JSON.stringify(check.body))
+      throw new Error('the server with batching off did not answer what the server with batching on answers');
     expectStatus(await api(server.port, 'GET', '/bench/empty'), 200, 'empty route');
     const emptyPost = await api(server.port, 'POST', '/bench/empty', new Uint8Array(binaryBody));
     expectStatus(emptyPost, 200, 'empty POST route');
@@ -269,6 +278,15 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
       predict: { port: server.port, route, method: 'POST' as const, body, connections: h.connections },
       predictBinary: {
         port: server.port,
+        route,
+        method: 'POST' as const,
+        body: binaryBody,
+        contentType: 'application/octet-stream',
+        connections: h.connections,
+      },
+      predictUnbatched: { port: unbatched.port, route, method: 'POST' as const, body, connections: h.connections },
+      predictBinaryUnbatched: {
+        port: unbatched.port,
         route,
         method: 'POST' as const,
         body: binaryBody,
@@ -290,7 +308,8 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
     const names = Object.keys(routes) as Route[];
     progress(NAME, `warm-up ${h.warmupSeconds} s per route`);
     for (const name of names) await cannon({ ...routes[name], seconds: h.warmupSeconds });
-    const rounds: Record<Route, HttpRouteStats[]> = { empty: [], predict: [], predictBinary: [], emptyPost: [], rawGet: [], rawPost: [] };
+    const rounds = Object.fromEntries(names.map((name) => [name, [] as HttpRouteStats[]])) as Record<Route, HttpRouteStats[]>;
+    const batching0 = (await server.memory(false)).batching;
     for (let r = 0; r < h.rounds; r++) {
       // Rotate which route goes first, so no route always follows the same one.
       const order = names.map((_, i) => names[(i + r) % names.length]!);
@@ -305,6 +324,8 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
     }
     const ratio = (a: HttpRouteStats[], b: HttpRouteStats[]): number =>
       median(a.map((x, i) => x.requestsPerSecond / b[i]!.requestsPerSecond));
+    const batching1 = (await server.memory(false)).batching;
+    if (!batching0 || !batching1) throw new Error('the bench server runs with server-side batching off');
     return {
       versions: versions(),
       connections: h.connections,
@@ -319,10 +340,24 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
       bodyBytes: Buffer.byteLength(body),
       binaryBodyBytes: binaryBody.byteLength,
       raw: { get: rounds.rawGet, post: rounds.rawPost, ratio: ratio(rounds.rawPost, rounds.rawGet) },
+      unbatched: {
+        predict: rounds.predictUnbatched,
+        predictBinary: rounds.predictBinaryUnbatched,
+        ratio: ratio(rounds.predictUnbatched, rounds.empty),
+        ratioBinary: ratio(rounds.predictBinaryUnbatched, rounds.empty),
+        gain: ratio(rounds.predict, rounds.predictUnbatched),
+        gainBinary: ratio(rounds.predictBinary, rounds.predictBinaryUnbatched),
+      },
+      batching: {
+        passes: batching1.passes - batching0.passes,
+        requests: batching1.requests - batching0.requests,
+        largest: batching1.largest,
+      },
       loadAverage: [load0, loadAverage()],
     };
   } finally {
     await server.close();
+    await unbatched.close();
     await raw.stop();
   }
 }

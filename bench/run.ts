@@ -648,6 +648,10 @@ function httpReport(h: HttpResult, goals: Goal[]): string[] {
       `(${int(h.binaryBodyBytes)} bytes of float32); empty POST = POST /bench/empty with that binary body, read whole and answered {}. ${h.versions}.`,
   );
   out.push(
+    '   unbatched = the same predicts on a second instance of the app with PREDICT_BATCH_ROWS=0: one forward pass per request, where the first ' +
+      'gathers the requests that arrive in the same event-loop turn into one pass.',
+  );
+  out.push(
     '   raw = bench/raw-server.ts, plain node:http with no framework: GET answers {}, POST JSON.parses the same JSON body and answers a constant reply.',
   );
   const rows: string[][] = [];
@@ -655,6 +659,8 @@ function httpReport(h: HttpResult, goals: Goal[]): string[] {
     rows.push(statsRow(`empty, round ${i + 1}`, e));
     rows.push(statsRow(`predict, round ${i + 1}`, h.predict[i]!));
     rows.push(statsRow(`predict binary, round ${i + 1}`, h.predictBinary[i]!));
+    rows.push(statsRow(`predict, unbatched, round ${i + 1}`, h.unbatched.predict[i]!));
+    rows.push(statsRow(`predict binary, unbatched, round ${i + 1}`, h.unbatched.predictBinary[i]!));
     rows.push(statsRow(`empty POST binary, round ${i + 1}`, h.emptyPost[i]!));
     rows.push(statsRow(`raw GET, round ${i + 1}`, h.raw.get[i]!));
     rows.push(statsRow(`raw POST+parse, round ${i + 1}`, h.raw.post[i]!));
@@ -667,6 +673,12 @@ function httpReport(h: HttpResult, goals: Goal[]): string[] {
   out.push(
     `   predict/empty = ${percent(h.ratio)} (JSON body), ${percent(h.ratioBinary)} (binary body); medians of per-round ratios, ` +
       `${int(med(h.predict))} and ${int(med(h.predictBinary))} vs ${int(med(h.empty))} req/s; load average ${h.loadAverage[0].toFixed(2)} → ${h.loadAverage[1].toFixed(2)}`,
+  );
+  out.push(
+    `   server-side batching: ${int(h.batching.requests)} predict requests in ${int(h.batching.passes)} forward passes over the timed rounds ` +
+      `(${(h.batching.requests / Math.max(1, h.batching.passes)).toFixed(1)} a pass, at most ${h.batching.largest}); batched / unbatched req/s = ` +
+      `${h.unbatched.gain.toFixed(2)}× (JSON), ${h.unbatched.gainBinary.toFixed(2)}× (binary); unbatched predict/empty = ${percent(h.unbatched.ratio)} (JSON), ` +
+      `${percent(h.unbatched.ratioBinary)} (binary).`,
   );
   out.push(
     `   predict binary / empty POST of the same body = ${percent(h.ratioBinaryEmptyPost)} (${int(med(h.predictBinary))} vs ` +

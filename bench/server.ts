@@ -13,11 +13,13 @@
  * same instance before `ready()`, so the empty route goes through the same hooks (security
  * headers, load shedding, auth, request ids) as /predict. IPC messages:
  *   → { type: 'ready', port }                      once listening
- *   ← { type: 'memory', gc }  → { type: 'memory', … }  RSS and heap, after a full GC if gc
+ *   ← { type: 'memory', gc }  → { type: 'memory', … }  RSS and heap (after a full GC if gc), and
+ *                                                  the predict batching counters
  *   ← { type: 'close' }                            closes the app (draining the queue) and exits
  * The driver runs this file with --expose-gc, so `gc` forces a full collection.
  */
 import { pathToFileURL } from 'node:url';
+import type { BatchStats } from '../src/api/services/predict-batcher.js';
 import type { Config } from '../src/config.js';
 
 export interface ServerMemory {
@@ -29,6 +31,8 @@ export interface ServerMemory {
   arrayBuffers: number;
   gc: boolean;
   runningJobs: number;
+  /** The predictor's server-side batching counters since start; null when batching is off. */
+  batching: BatchStats | null;
 }
 
 export type ServerMessage = { type: 'ready'; port: number } | ServerMemory | { type: 'closed' };
@@ -79,6 +83,7 @@ process.on('message', (message: DriverMessage) => {
       arrayBuffers: m.arrayBuffers,
       gc: message.gc && !!gc,
       runningJobs: 'runningCount' in app.kiln.queue ? Number(app.kiln.queue.runningCount) : -1,
+      batching: app.kiln.predictor.batcher ? { ...app.kiln.predictor.batcher.stats } : null,
     });
   } else if (message.type === 'close') {
     void close().then(() => {

@@ -547,6 +547,19 @@ export interface HttpResult {
   binaryBodyBytes: number;
   /** bench/raw-server.ts: plain node:http, GET {} vs POST of the same JSON body, JSON.parse only. */
   raw: { get: HttpRouteStats[]; post: HttpRouteStats[]; ratio: number };
+  /** The same predicts on the same app with PREDICT_BATCH_ROWS=0 (one forward pass per request). */
+  unbatched: {
+    predict: HttpRouteStats[];
+    predictBinary: HttpRouteStats[];
+    /** Against the batching server's empty route of the same round. */
+    ratio: number;
+    ratioBinary: number;
+    /** Median over rounds of batched req/s ÷ unbatched req/s. */
+    gain: number;
+    gainBinary: number;
+  };
+  /** The batching server's forward passes and the predict requests they answered, over the timed rounds. */
+  batching: { passes: number; requests: number; largest: number };
   loadAverage: [number, number];
 }
 
