@@ -198,11 +198,14 @@ async function benchMatmuls(config: BenchConfig, threads: number, result: Compet
   const plain = fused ? createWasmRuntime(false) : null;
   for (const c of config.matmulCases) {
     const r = benchMatmul(config, c, threads);
-    if (fused && plain) r.fmaSpeedup = fmaSpeedup(config, c, fused, plain);
     take();
     progress(NAME, `matmul ${matmulLabel(r)}: ${r.gflops.toFixed(2)} GFLOP/s, ${r.perCoreGflops!.toFixed(2)} per CPU-second`);
     result.matmul.push(r);
   }
+  // Only after every product is timed: calling a second runtime's kernels makes the runtime's call
+  // sites polymorphic, which slowed the engine's calls into the kernels for the rest of the process
+  // (small products ~1/3 slower when this ran between them).
+  if (fused && plain) config.matmulCases.forEach((c, i) => (result.matmul[i]!.fmaSpeedup = fmaSpeedup(config, c, fused, plain)));
   await meter.close();
   const mine = rates(samples);
   const single = meter === one ? mine : rates(oneSamples);
