@@ -111,6 +111,31 @@ describe('server-side predict batching', () => {
     responses.forEach((res, i) => expect(res.body, `request ${i}`).toBe(expected[i]));
   });
 
+  it('gathers at most 4 MiB of input values a pass: rows of 8,192 values, 128 rows at most', async () => {
+    const t = await createTestApp({ workerConcurrency: 0, rateLimitPerMinute: 0 });
+    apps.push(t);
+    const width = 8192;
+    await importModel(t.app, 'wide', tinyCheckpoint(tinySpec('wide', width, 4, 2), 5));
+    const body = (rows: number, seed: number): Buffer => {
+      const bytes = Buffer.alloc(rows * width * 4);
+      for (let i = 0; i < rows * width; i++) bytes.writeFloatLE(((i * 31 + seed) % 17) / 17 - 0.5, 4 * i);
+      return bytes;
+    };
+    const send = (payload: Buffer) =>
+      t.app.inject({ method: 'POST', url: '/v1/models/wide/predict', headers: { 'content-type': 'application/octet-stream' }, payload });
+    const payloads = [body(100, 1), body(20, 2), body(100, 3)];
+    const expected: string[] = [];
+    for (const payload of payloads) expected.push((await send(payload)).body);
+    const before = stats(t);
+    const responses = await Promise.all(payloads.map(send));
+    // 100 + 20 rows fit in 128; the next 100 do not.
+    expect(stats(t).passes - before.passes).toBe(2);
+    responses.forEach((res, i) => {
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.body, `request ${i}`).toBe(expected[i]);
+    });
+  });
+
   it('is off with PREDICT_BATCH_ROWS=0, with the same answers', async () => {
     const on = await appWith();
     const off = await appWith(0);

@@ -32,12 +32,21 @@ export interface BatchStats {
   largest: number;
 }
 
+/**
+ * Most input values one gathered pass copies (4 MiB of float32): the gathering buffer stays
+ * allocated with its model, so a burst of wide rows must not leave a large one behind.
+ */
+const MAX_PASS_VALUES = 1 << 20;
+
 export class PredictBatcher {
   private queues = new Map<Sequential, Waiter[]>();
   private scheduled = false;
   readonly stats: BatchStats = { passes: 0, requests: 0, largest: 0 };
 
-  /** @param maxRows most rows one pass gathers; a request with more runs in a pass of its own */
+  /**
+   * @param maxRows most rows one pass gathers (fewer for rows wider than 4,096 values, so a pass
+   *   copies at most 4 MiB); a request with more runs in a pass of its own
+   */
   constructor(private readonly maxRows: number) {}
 
   /** The model's outputs for `rows` rows of `x`, (rows, outputSize). */
@@ -58,12 +67,13 @@ export class PredictBatcher {
     const queues = this.queues;
     this.queues = new Map();
     for (const [model, waiters] of queues) {
+      const maxRows = Math.max(1, Math.min(this.maxRows, Math.floor(MAX_PASS_VALUES / model.inputSize)));
       // Arrival order, each pass as many requests as fit in maxRows.
       let start = 0;
       while (start < waiters.length) {
         let end = start + 1;
         let rows = waiters[start]!.rows;
-        while (end < waiters.length && rows + waiters[end]!.rows <= this.maxRows) rows += waiters[end++]!.rows;
+        while (end < waiters.length && rows + waiters[end]!.rows <= maxRows) rows += waiters[end++]!.rows;
         this.pass(model, waiters, start, end, rows);
         start = end;
       }
