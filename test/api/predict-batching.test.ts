@@ -136,6 +136,21 @@ describe('server-side predict batching', () => {
     });
   });
 
+  it('leaves ONNX predicts out of the engine passes', async () => {
+    const t = await appWith();
+    const before = stats(t);
+    const responses = await Promise.all(
+      [0, 1, 2].map((i) =>
+        t.app.inject({ method: 'POST', url: '/v1/models/a/predict', payload: { inputs: rowsOf(1, 400 + i), runtime: 'onnx' } }),
+      ),
+    );
+    responses.forEach((res) => {
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().runtime).toBe('onnx');
+    });
+    expect(stats(t)).toEqual(before);
+  });
+
   it('is off with PREDICT_BATCH_ROWS=0, with the same answers', async () => {
     const on = await appWith();
     const off = await appWith(0);

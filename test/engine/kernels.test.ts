@@ -94,9 +94,11 @@ for (const n of [2, 4, 5, 7]) SHAPES.push([n, 6, 3], [n, 10, 3], [n, 14, 3]);
 // 9–12 columns in 3-row tiles, with row counts that are multiples of 3, so the last tile ends the
 // output and a store past column N lands in the guard values (forward, and dX: N = inDim).
 SHAPES.push([6, 7, 10], [9, 130, 11], [12, 3, 9], [3, 64, 12], [6, 10, 33], [9, 12, 5]);
-// 1–3 rows after the 4-row tiles, run by the few-row kernel over the full panels' columns
-// (every remainder of its 7-vector blocks), next to the narrow path's columns past them.
-for (const m of [5, 6, 7]) SHAPES.push([m, 9, 8], [m, 5, 40], [m, 6, 56], [m, 7, 61], [m + 4, 3, 36]);
+// 1–3 rows after the 4-row tiles, run by the few-row kernel over the full panels' columns: 16–64
+// of them leave every remainder of its 7-vector blocks (4, 6, 1, 3, 5, 0, 2 vectors), and 61
+// columns add the narrow path's 5 past the last panel.
+for (const m of [5, 6, 7]) SHAPES.push([m, 5, 20], [m, 6, 28], [m, 7, 36], [m, 3, 40], [m, 9, 48], [m, 5, 56], [m, 6, 64], [m, 7, 61]);
+SHAPES.push([11, 3, 36]);
 // An empty inner sum: the output is the bias (or C unchanged when accumulating).
 SHAPES.push([8, 0, 24], [2, 0, 10], [0, 8, 24]);
 
@@ -480,6 +482,40 @@ describe.each([
       expect(Array.from(product(x, wt, null, m, 2, n, false, true)), 'A·Bᵀ').toEqual(all);
     });
   }
+
+  it('writes only the columns a thread is given, the rows after the 4-row tiles included', () => {
+    // The helper thread and the main thread compute column ranges of one product side by side:
+    // a store outside its range would race with the other thread. Outside the range, C must
+    // keep its guard values.
+    for (const [m, k, n, j0, j1] of [
+      [7, 9, 40, 8, 24],
+      [6, 5, 64, 16, 48],
+      [5, 3, 61, 0, 8],
+      [11, 7, 36, 24, 36],
+      [9, 4, 61, 48, 61],
+    ] as const) {
+      const put = (src: Float32Array): Float32Array => {
+        const dst = build!.allocFloat32(src.length);
+        dst.set(src);
+        return dst;
+      };
+      const a = put(filled(m * k, false));
+      const b = put(filled(k * n, false));
+      const bias = put(filled(n, false));
+      const c = build!.allocFloat32(m * n).fill(GUARD_VALUE);
+      const pack = build!.allocFloat32(k * 16);
+      build!.kernels.gemmT(c.byteOffset, a.byteOffset, b.byteOffset, bias.byteOffset, m, k, n, 0, pack.byteOffset, j0, j1, 0, 0);
+      const y = new Float32Array(m * n);
+      reference.matmulBias(y, a, b, bias, m, k, n);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          const at = `row ${i}, column ${j} of ${m}×${k}×${n} over columns [${j0}, ${j1})`;
+          if (j < j0 || j >= j1) expect(c[i * n + j], at).toBe(GUARD_VALUE);
+          else expect(Math.abs(c[i * n + j]! - y[i * n + j]!), at).toBeLessThan(tolerance(k) * Math.max(1, Math.abs(y[i * n + j]!)));
+        }
+      }
+    }
+  });
 
   it('computes a row alone bit for bit as within a batch (single-row predicts match batch ones)', () => {
     for (const [n, inDim, units] of [

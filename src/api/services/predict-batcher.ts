@@ -1,8 +1,8 @@
 /**
  * Server-side batching of engine predictions, with no added wait. Requests that reach the
  * predictor in the same turn of the event loop are queued; one `setImmediate` later (right after
- * that turn's I/O callbacks) each model runs them as one forward pass, and their responses leave
- * back to back. A request alone still runs in the turn it arrived in, so a lone client meets no
+ * that turn's I/O callbacks) they run as one forward pass of their model, and their responses
+ * leave back to back. A request alone still runs in the turn it arrived in, so a lone client meets no
  * timer and no latency floor, unlike batching that waits for a batch to fill (TF Serving's
  * batch_timeout_micros).
  *
@@ -33,21 +33,23 @@ export interface BatchStats {
 }
 
 /**
- * Most input values one gathered pass copies (4 MiB of float32): the gathering buffer stays
- * allocated with its model, so a burst of wide rows must not leave a large one behind.
+ * Most input values one gathered pass copies (4 MiB of float32). The gathering buffer is sized
+ * for the largest pass a model can have, once, and stays allocated with the model (wasm memory
+ * never shrinks), so wide rows must not make it large.
  */
 const MAX_PASS_VALUES = 1 << 20;
 
 export class PredictBatcher {
-  private queues = new Map<Sequential, Waiter[]>();
+  /** Requests waiting, per model, in arrival order; models in the order they are served. */
+  private readonly queues = new Map<Sequential, Waiter[]>();
   private scheduled = false;
   readonly stats: BatchStats = { passes: 0, requests: 0, largest: 0 };
 
   /**
-   * @param maxRows most rows one pass gathers (fewer for rows wider than 4,096 values, so a pass
+   * @param passRows most rows one pass gathers (fewer for rows wider than 4,096 values, so a pass
    *   copies at most 4 MiB); a request with more runs in a pass of its own
    */
-  constructor(private readonly maxRows: number) {}
+  constructor(private readonly passRows: number) {}
 
   /** The model's outputs for `rows` rows of `x`, (rows, outputSize). */
   predict(model: Sequential, x: Float32Array, rows: number): Promise<Float32Array> {
@@ -55,60 +57,70 @@ export class PredictBatcher {
       const queue = this.queues.get(model);
       if (queue) queue.push({ x, rows, resolve, reject });
       else this.queues.set(model, [{ x, rows, resolve, reject }]);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(this.flush);
-      }
+      this.schedule();
     });
   }
 
-  private readonly flush = (): void => {
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.next);
+  }
+
+  /** Most rows a pass of this model gathers. */
+  private capacity(model: Sequential): number {
+    return Math.max(1, Math.min(this.passRows, Math.floor(MAX_PASS_VALUES / model.inputSize)));
+  }
+
+  /**
+   * One pass per turn: its answers are written before the next pass runs, so a small request is
+   * not held back by another model's large pass. Models take turns; each pass takes the oldest
+   * requests of its model that fit.
+   */
+  private readonly next = (): void => {
     this.scheduled = false;
-    const queues = this.queues;
-    this.queues = new Map();
-    for (const [model, waiters] of queues) {
-      const maxRows = Math.max(1, Math.min(this.maxRows, Math.floor(MAX_PASS_VALUES / model.inputSize)));
-      // Arrival order, each pass as many requests as fit in maxRows.
-      let start = 0;
-      while (start < waiters.length) {
-        let end = start + 1;
-        let rows = waiters[start]!.rows;
-        while (end < waiters.length && rows + waiters[end]!.rows <= maxRows) rows += waiters[end++]!.rows;
-        this.pass(model, waiters, start, end, rows);
-        start = end;
-      }
-    }
+    const first = this.queues.entries().next();
+    if (first.done) return;
+    const [model, waiters] = first.value;
+    const capacity = this.capacity(model);
+    let end = 1;
+    let rows = waiters[0]!.rows;
+    while (end < waiters.length && rows + waiters[end]!.rows <= capacity) rows += waiters[end++]!.rows;
+    const batch = waiters.splice(0, end);
+    // The model goes to the back of the line, with what is left of its queue.
+    this.queues.delete(model);
+    if (waiters.length > 0) this.queues.set(model, waiters);
+    if (this.queues.size > 0) this.schedule();
+    this.pass(model, batch, rows, capacity);
   };
 
-  private pass(model: Sequential, waiters: Waiter[], start: number, end: number, rows: number): void {
-    const count = end - start;
+  private pass(model: Sequential, waiters: Waiter[], rows: number, capacity: number): void {
     this.stats.passes++;
-    this.stats.requests += count;
-    if (count > this.stats.largest) this.stats.largest = count;
+    this.stats.requests += waiters.length;
+    if (waiters.length > this.stats.largest) this.stats.largest = waiters.length;
     try {
-      if (count === 1) {
-        const w = waiters[start]!;
+      if (waiters.length === 1) {
+        const w = waiters[0]!;
         w.resolve(model.predict(w.x, w.rows) as Float32Array);
         return;
       }
       const width = model.inputSize;
-      const x = model.inputRows(rows);
+      // Always the capacity, so the buffer is allocated once at its final size.
+      const x = model.inputRows(capacity).subarray(0, rows * width);
       let offset = 0;
-      for (let i = start; i < end; i++) {
-        const w = waiters[i]!;
+      for (const w of waiters) {
         x.set(w.x.length === w.rows * width ? w.x : w.x.subarray(0, w.rows * width), offset);
         offset += w.rows * width;
       }
       const out = model.predict(x, rows) as Float32Array;
       const outWidth = model.outputSize;
       let row = 0;
-      for (let i = start; i < end; i++) {
-        const w = waiters[i]!;
+      for (const w of waiters) {
         w.resolve(out.subarray(row * outWidth, (row + w.rows) * outWidth));
         row += w.rows;
       }
     } catch (error) {
-      for (let i = start; i < end; i++) waiters[i]!.reject(error);
+      for (const w of waiters) w.reject(error);
     }
   }
 }

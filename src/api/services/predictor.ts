@@ -1,7 +1,8 @@
 /**
  * Serving: models are loaded once per (name, version), verified against their digests, and kept
  * in a small LRU cache that deletes invalidate. The engine's predict is synchronous and fast for
- * the row counts allowed per call, so it runs right on the request.
+ * the row counts allowed per call, so it runs on the API's event loop: through the batcher, which
+ * gathers the requests of one event-loop turn into one pass (services/predict-batcher.ts).
  */
 import { argmax } from '../../engine/kernels/reduce.js';
 import { modelFromCheckpoint, type Sequential } from '../../engine/index.js';
