@@ -179,7 +179,8 @@ function fmaSpeedup(config: BenchConfig, c: MatmulCase, fused: WasmRuntime, plai
   return median(ratios);
 }
 
-async function benchMatmuls(config: BenchConfig, threads: number, result: CompetitorResult): Promise<void> {
+/** Times every matmul case; returns each case with its result (also pushed to `result.matmul`). */
+async function benchMatmuls(config: BenchConfig, threads: number, result: CompetitorResult): Promise<{ c: MatmulCase; r: MatmulResult }[]> {
   // The ceiling of the arithmetic the kernels do (fused multiply-adds in their relaxed-SIMD build),
   // with as many threads as the kernels may use: a few samples first, then one after every
   // kernel, so the ceiling is sampled across the whole task.
@@ -193,19 +194,14 @@ async function benchMatmuls(config: BenchConfig, threads: number, result: Compet
     if (meter !== one) oneSamples.push(one.sample());
   };
   for (let i = 0; i < 3; i++) take();
-  // On 1 thread, what the fused multiply-add build gains over the plain one, product by product.
-  const fused = fma && threads === 1 ? wasmRuntime() : null;
-  const plain = fused ? createWasmRuntime(false) : null;
+  const timed: { c: MatmulCase; r: MatmulResult }[] = [];
   for (const c of config.matmulCases) {
     const r = benchMatmul(config, c, threads);
     take();
     progress(NAME, `matmul ${matmulLabel(r)}: ${r.gflops.toFixed(2)} GFLOP/s, ${r.perCoreGflops!.toFixed(2)} per CPU-second`);
+    timed.push({ c, r });
     result.matmul.push(r);
   }
-  // Only after every product is timed: calling a second runtime's kernels makes the runtime's call
-  // sites polymorphic, which slowed the engine's calls into the kernels for the rest of the process
-  // (small products ~1/3 slower when this ran between them).
-  if (fused && plain) config.matmulCases.forEach((c, i) => (result.matmul[i]!.fmaSpeedup = fmaSpeedup(config, c, fused, plain)));
   await meter.close();
   const mine = rates(samples);
   const single = meter === one ? mine : rates(oneSamples);
@@ -221,6 +217,7 @@ async function benchMatmuls(config: BenchConfig, threads: number, result: Compet
     NAME,
     `wasm SIMD ceiling: ${mine.wall.toFixed(1)} GFLOP/s wall on ${threads} thread(s), ${mine.perCore.toFixed(1)} per CPU-second per core`,
   );
+  return timed;
 }
 
 function benchPredict(config: BenchConfig): PredictResult {
@@ -268,10 +265,19 @@ export async function runKiln(
   if (tasks.includes('train')) {
     for (const w of config.workloads) result.train.push(await trainWorkload(config, w));
   }
-  if (tasks.includes('matmul')) await benchMatmuls(config, result.threads, result);
+  const timed = tasks.includes('matmul') ? await benchMatmuls(config, result.threads, result) : [];
   if (tasks.includes('predict')) {
     result.predict = benchPredict(config);
     progress(NAME, `predict: ${result.predict.singleRowMicros.toFixed(1)} µs/row, ${result.predict.batchRowsPerSecond.toFixed(0)} rows/s`);
+  }
+  // On 1 thread, what the fused multiply-add build gains over the plain one, product by product:
+  // last in the process, because calling a second runtime's kernels slowed the engine's own calls
+  // into its kernels for the rest of the process (small products ~1/3 slower when it ran between
+  // the timed products).
+  if (timed.length > 0 && result.threads === 1 && kernelBackend() === 'wasm-simd-fma') {
+    const fused = wasmRuntime();
+    const plain = createWasmRuntime(false);
+    if (fused && plain) for (const { c, r } of timed) r.fmaSpeedup = fmaSpeedup(config, c, fused, plain);
   }
   return result;
 }

@@ -676,7 +676,7 @@ function httpReport(h: HttpResult, goals: Goal[]): string[] {
   );
   out.push(
     `   server-side batching: ${int(h.batching.requests)} predict requests in ${int(h.batching.passes)} forward passes over the timed rounds ` +
-      `(${(h.batching.requests / Math.max(1, h.batching.passes)).toFixed(1)} a pass, at most ${h.batching.largest}); batched / unbatched req/s = ` +
+      `(${(h.batching.requests / Math.max(1, h.batching.passes)).toFixed(1)} a pass; at most ${h.batching.largest} in one pass since the server started); batched / unbatched req/s = ` +
       `${h.unbatched.gain.toFixed(2)}× (JSON), ${h.unbatched.gainBinary.toFixed(2)}× (binary); unbatched predict/empty = ${percent(h.unbatched.ratio)} (JSON), ` +
       `${percent(h.unbatched.ratioBinary)} (binary).`,
   );

@@ -547,7 +547,7 @@ export interface HttpResult {
   binaryBodyBytes: number;
   /** bench/raw-server.ts: plain node:http, GET {} vs POST of the same JSON body, JSON.parse only. */
   raw: { get: HttpRouteStats[]; post: HttpRouteStats[]; ratio: number };
-  /** The same predicts on the same app with PREDICT_BATCH_ROWS=0 (one forward pass per request). */
+  /** The same predicts on a second instance of the app with PREDICT_BATCH_ROWS=0 (one forward pass per request). */
   unbatched: {
     predict: HttpRouteStats[];
     predictBinary: HttpRouteStats[];
@@ -558,7 +558,10 @@ export interface HttpResult {
     gain: number;
     gainBinary: number;
   };
-  /** The batching server's forward passes and the predict requests they answered, over the timed rounds. */
+  /**
+   * The batching server's forward passes and the predict requests they answered over the timed
+   * rounds; `largest`, the most requests in one pass since the server started.
+   */
   batching: { passes: number; requests: number; largest: number };
   loadAverage: [number, number];
 }
