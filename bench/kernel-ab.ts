@@ -22,7 +22,7 @@ import { setFlagsFromString } from 'node:v8';
 import { compileKernels, KERNELS_SOURCE } from '../scripts/build-wasm.js';
 import type { KernelExports } from '../src/engine/kernels/wasm/runtime.js';
 import { PeakMeter } from './simd-peak.js';
-import { median, parseArgs, randomMatrix } from './workloads.js';
+import { flops as productFlops, median, parseArgs, randomMatrix } from './workloads.js';
 
 type Kernels = Pick<KernelExports, 'gemmT' | 'gemmSmall'>;
 
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       else if (c.kind === 'dx') k.gemmT(dx, dy, w, 0, n, units, inDim, 0, pack, 0, inDim, 0, 1);
       else k.gemmSmall(out, x, w, bias, n, inDim, units, 0);
     };
-    const flops = 2 * n * inDim * units;
+    const flops = productFlops(c);
     const reps = Math.max(1, Math.round(1e8 / flops));
     const sample = (k: Kernels): number => {
       const t0 = performance.now();

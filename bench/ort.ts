@@ -21,6 +21,7 @@ import {
   emitResult,
   emptyResult,
   iqrSpread,
+  flops,
   median,
   parseArgs,
   progress,
@@ -99,12 +100,12 @@ interface PredictPairs {
   ceiling: { gflops: number; flopsPerRow: number };
 }
 
-/** Flops of one row through a dense MLP (2 per multiply-add; biases and activations left out). */
+/** Flops of one row through a dense MLP (its products; biases and activations left out). */
 function flopsPerRow(inputSize: number, hidden: readonly number[], classes: number): number {
   const sizes = [inputSize, ...hidden, classes];
-  let flops = 0;
-  for (let i = 1; i < sizes.length; i++) flops += 2 * sizes[i - 1]! * sizes[i]!;
-  return flops;
+  let total = 0;
+  for (let i = 1; i < sizes.length; i++) total += flops({ n: 1, inDim: sizes[i - 1]!, units: sizes[i]! });
+  return total;
 }
 
 /**

@@ -17,6 +17,7 @@
 import type { Sequential } from '../../engine/index.js';
 
 interface Waiter {
+  /** Exactly `rows` rows of the model's width (a predict request's matrix). */
   x: Float32Array;
   rows: number;
   resolve: (out: Float32Array) => void;
@@ -109,8 +110,8 @@ export class PredictBatcher {
       const x = model.inputRows(capacity).subarray(0, rows * width);
       let offset = 0;
       for (const w of waiters) {
-        x.set(w.x.length === w.rows * width ? w.x : w.x.subarray(0, w.rows * width), offset);
-        offset += w.rows * width;
+        x.set(w.x, offset);
+        offset += w.x.length;
       }
       const out = model.predict(x, rows) as Float32Array;
       const outWidth = model.outputSize;
