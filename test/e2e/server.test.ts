@@ -71,14 +71,30 @@ interface Job {
 
 describe('npm start, end to end', () => {
   let dataDir: string;
-  let port: number;
   let base: string;
   let server: ChildProcess | null = null;
 
+  /**
+   * `npm start` on a free port, once it answers. Test files run in parallel, and another one can
+   * take the port between freePort and the server's listen (EADDRINUSE): a server that exits
+   * before it is up starts again on a new port; a real start-up failure still fails every time.
+   */
+  async function startUp(): Promise<ChildProcess> {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      base = `http://127.0.0.1:${port}`;
+      const child = start(port, dataDir);
+      try {
+        await waitUntilUp(base, child);
+        return child;
+      } catch (error) {
+        if (child.exitCode === null || attempt === 3) throw error;
+      }
+    }
+  }
+
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'kiln-e2e-'));
-    port = await freePort();
-    base = `http://127.0.0.1:${port}`;
   });
   afterAll(async () => {
     if (server && groupAlive(server.pid!)) process.kill(-server.pid!, 'SIGKILL');
@@ -92,8 +108,7 @@ describe('npm start, end to end', () => {
     const rowsOf = (from: number, to: number) =>
       Array.from({ length: to - from }, (_, i) => Array.from(digits.x.subarray((from + i) * MNIST_PIXELS, (from + i + 1) * MNIST_PIXELS)));
 
-    server = start(port, dataDir);
-    await waitUntilUp(base, server);
+    server = await startUp();
 
     const upload = await fetch(`${base}/v1/datasets`, {
       method: 'POST',
@@ -152,8 +167,7 @@ describe('npm start, end to end', () => {
     process.kill(-server.pid!, 'SIGKILL');
     await exited(server);
 
-    server = start(port, dataDir);
-    await waitUntilUp(base, server);
+    server = await startUp();
     const deadline = Date.now() + 240_000;
     do {
       await new Promise((r) => setTimeout(r, 250));
