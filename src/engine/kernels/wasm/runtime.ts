@@ -67,6 +67,8 @@ const OPEN = 1;
 const JOINED = 2;
 const TASK = { gemm: 0, adam: 1 } as const;
 const HELPER_SPINS = 50_000;
+/** How long the main thread spins for the helper's last chunk before it sleeps (see waitForHelper). */
+const MAIN_SPIN_MS = 1;
 /**
  * Chunks per task: enough for one thread to take over when the other is late, and small enough
  * that neither waits long for the other's last one at the end of a product (a chunk costs one
@@ -300,10 +302,7 @@ export class WasmRuntime {
       // Close the task to a helper that has not joined yet; one that has is finishing its chunk,
       // and must be done with it before the next task rewrites the control block.
       if (Atomics.compareExchange(control, CTRL.state, OPEN, 0) !== OPEN) {
-        let spins = 0;
-        while (Atomics.load(control, CTRL.done) === 0) {
-          if (++spins > 2000) Atomics.wait(control, CTRL.done, 0, 50);
-        }
+        waitForHelper(control);
         Atomics.store(control, CTRL.state, 0);
       }
     }
@@ -354,6 +353,24 @@ function sizeClass(bytes: number): number {
   if (aligned <= 4096) return aligned;
   const step = 2 ** (Math.floor(Math.log2(aligned)) - 2);
   return Math.ceil(aligned / step) * step;
+}
+
+/**
+ * Waits for the helper to finish its last chunk of a task: spinning up to MAIN_SPIN_MS (a chunk
+ * takes well under that), then sleeping. Spinning is not only about latency: a thread woken by
+ * another was often put on the waker's CPU although the other CPU was idle. A main thread that
+ * slept here after 2,000 spins was woken onto the helper's CPU, and the two then took turns on one
+ * CPU (\`perf sched timehist\`: ~2 ms turns while the other vCPU idled 10–30 ms at a time) until the
+ * load balancer moved one; the next sleep put them together again. On the 2-vCPU VM where this was
+ * found, 2-thread predicts of 1,024 rows with 100 ms pauses between calls ran at 15–17 ms or 29–42 ms,
+ * about half of them slow; spinning up to 1 ms, at 17–22 ms. A helper descheduled mid-chunk costs
+ * at most this spin per task, and the ShareChooser runs such tasks alone when sharing stops paying.
+ */
+function waitForHelper(control: Int32Array): void {
+  const deadline = performance.now() + MAIN_SPIN_MS;
+  for (let spins = 1; Atomics.load(control, CTRL.done) === 0; spins++) {
+    if ((spins & 1023) === 0 && performance.now() > deadline) Atomics.wait(control, CTRL.done, 0, 50);
+  }
 }
 
 // The helper thread: waits for a new sequence number, joins the task if it is still open,
