@@ -364,7 +364,9 @@ function sizeClass(bytes: number): number {
  * load balancer moved one; the next sleep put them together again. On the 2-vCPU VM where this was
  * found, 2-thread predicts of 1,024 rows with 100 ms pauses between calls ran at 15–17 ms or 29–42 ms,
  * about half of them slow; spinning up to 1 ms, at 17–22 ms. A helper descheduled mid-chunk costs
- * at most this spin per task, and the ShareChooser runs such tasks alone when sharing stops paying.
+ * at most this spin per task, and the ShareChooser runs such tasks alone when sharing stops paying:
+ * with a busy loop pinned to the second vCPU, the small bench model trained at a mean 72,300
+ * samples/s with the 1 ms spin against 62,600 with 2,000 spins (6 alternating runs each).
  */
 function waitForHelper(control: Int32Array): void {
   const deadline = performance.now() + MAIN_SPIN_MS;
