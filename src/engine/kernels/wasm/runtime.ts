@@ -360,7 +360,7 @@ function sizeClass(bytes: number): number {
  * takes well under that), then sleeping. Spinning is not only about latency: a thread woken by
  * another was often put on the waker's CPU although the other CPU was idle. A main thread that
  * slept here after 2,000 spins was woken onto the helper's CPU, and the two then took turns on one
- * CPU (\`perf sched timehist\`: ~2 ms turns while the other vCPU idled 10–30 ms at a time) until the
+ * CPU (`perf sched timehist`: ~2 ms turns while the other vCPU idled 10–30 ms at a time) until the
  * load balancer moved one; the next sleep put them together again. On the 2-vCPU VM where this was
  * found, 2-thread predicts of 1,024 rows with 100 ms pauses between calls ran at 15–17 ms or 29–42 ms,
  * about half of them slow; spinning up to 1 ms, at 17–22 ms. A helper descheduled mid-chunk costs
