@@ -94,6 +94,44 @@ describe('ShareChooser', () => {
     expect(chooser.switches).toBe(1);
   });
 
+  it('ends a long stretch early when the kept way slows down and stays slow', () => {
+    const chooser = new ShareChooser({ ...small, maxStretch: 1000 });
+    // Sharing wins its first re-checks, so its stretches grow: 40, then 80, then 160 tasks.
+    drive(chooser, 40 + 8 + 80 + 8 + 40, (_, shared) => (shared ? 1 : 2));
+    expect(chooser.switches).toBe(0);
+    // 40 tasks into the stretch, the helper loses its core: shared tasks take 3, alone ones
+    // still 2. Without the early re-check, sharing would be kept for the stretch's other 120.
+    const choices = drive(chooser, 40, (_, shared) => (shared ? 3 : 2));
+    expect(chooser.earlyChecks).toBe(1);
+    expect(chooser.switches).toBe(1);
+    // 8 slow tasks in a row, then the burst of 8 alone tasks (2 of them not counted) decides;
+    // then a stretch of 20 alone and the next re-check of sharing.
+    expect(choices.slice(0, 8).every(Boolean)).toBe(true);
+    expect(alone(choices.slice(8, 36))).toBe(28);
+    expect(choices.slice(36).every(Boolean)).toBe(true);
+  });
+
+  it('does not end a stretch for slow tasks that are not in a row', () => {
+    const chooser = new ShareChooser({ ...small, maxStretch: 1000 });
+    // Every fifth task is 10 times slower (a preemption), the others take their usual time.
+    let i = 0;
+    const choices = drive(chooser, 40 + 8 + 80 + 8 + 160, (_, shared) => (i++ % 5 === 4 ? 10 : shared ? 1 : 2));
+    expect(chooser.earlyChecks).toBe(0);
+    expect(chooser.switches).toBe(0);
+    // Re-check bursts only where the stretches end (after 40, then 80 shared tasks).
+    expect(alone(choices)).toBe(16);
+  });
+
+  it('after an early re-check that keeps the way, measures slow tasks against the new times', () => {
+    const chooser = new ShareChooser({ ...small, maxStretch: 1000 });
+    drive(chooser, 40 + 8 + 80 + 8 + 40, (_, shared) => (shared ? 1 : 4));
+    // Sharing slows to 1.6 but stays faster than alone (4): one early re-check, no switch, and
+    // no further early re-check at the new speed.
+    drive(chooser, 600, (_, shared) => (shared ? 1.6 : 4));
+    expect(chooser.earlyChecks).toBe(1);
+    expect(chooser.switches).toBe(0);
+  });
+
   it('compares only the kinds timed in the last re-check, so stale kinds do not decide', () => {
     const chooser = new ShareChooser(small);
     // Kind 'old' was much faster alone, long ago; now only 'new' runs, and sharing it pays.
