@@ -95,7 +95,7 @@ describe('ShareChooser', () => {
   });
 
   it('ends a long stretch early when the kept way slows down and stays slow', () => {
-    const chooser = new ShareChooser({ ...small, maxStretch: 1000 });
+    const chooser = new ShareChooser({ ...small, maxStretch: 1000, slowRun: 8 });
     // Sharing wins its first re-checks, so its stretches grow: 40, then 80, then 160 tasks.
     drive(chooser, 40 + 8 + 80 + 8 + 40, (_, shared) => (shared ? 1 : 2));
     expect(chooser.switches).toBe(0);
@@ -112,7 +112,7 @@ describe('ShareChooser', () => {
   });
 
   it('does not end a stretch for slow tasks that are not in a row', () => {
-    const chooser = new ShareChooser({ ...small, maxStretch: 1000 });
+    const chooser = new ShareChooser({ ...small, maxStretch: 1000, slowRun: 8 });
     // Every fifth task is 10 times slower (a preemption), the others take their usual time.
     let i = 0;
     const choices = drive(chooser, 40 + 8 + 80 + 8 + 160, (_, shared) => (i++ % 5 === 4 ? 10 : shared ? 1 : 2));
@@ -123,7 +123,7 @@ describe('ShareChooser', () => {
   });
 
   it('after an early re-check that keeps the way, measures slow tasks against the new times', () => {
-    const chooser = new ShareChooser({ ...small, maxStretch: 1000 });
+    const chooser = new ShareChooser({ ...small, maxStretch: 1000, slowRun: 8 });
     drive(chooser, 40 + 8 + 80 + 8 + 40, (_, shared) => (shared ? 1 : 4));
     // Sharing slows to 1.6 but stays faster than alone (4): one early re-check, no switch, and
     // no further early re-check at the new speed.
