@@ -273,26 +273,15 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
     if (JSON.stringify(emptyPost.body) !== '{}')
       throw new Error(`empty POST route answered ${JSON.stringify(emptyPost.body).slice(0, 200)}`);
     const route = `/v1/models/${MODEL}/predict`;
+    const predict = { port: server.port, route, method: 'POST' as const, body, connections: h.connections };
+    const predictBinary = { ...predict, body: binaryBody, contentType: 'application/octet-stream' };
     const routes = {
       empty: { port: server.port, route: '/bench/empty', method: 'GET' as const, connections: h.connections },
-      predict: { port: server.port, route, method: 'POST' as const, body, connections: h.connections },
-      predictBinary: {
-        port: server.port,
-        route,
-        method: 'POST' as const,
-        body: binaryBody,
-        contentType: 'application/octet-stream',
-        connections: h.connections,
-      },
-      predictUnbatched: { port: unbatched.port, route, method: 'POST' as const, body, connections: h.connections },
-      predictBinaryUnbatched: {
-        port: unbatched.port,
-        route,
-        method: 'POST' as const,
-        body: binaryBody,
-        contentType: 'application/octet-stream',
-        connections: h.connections,
-      },
+      predict,
+      predictBinary,
+      // The same two requests against the instance with batching off.
+      predictUnbatched: { ...predict, port: unbatched.port },
+      predictBinaryUnbatched: { ...predictBinary, port: unbatched.port },
       emptyPost: {
         port: server.port,
         route: '/bench/empty',
@@ -310,6 +299,7 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
     for (const name of names) await cannon({ ...routes[name], seconds: h.warmupSeconds });
     const rounds = Object.fromEntries(names.map((name) => [name, [] as HttpRouteStats[]])) as Record<Route, HttpRouteStats[]>;
     const batching0 = (await server.memory(false)).batching;
+    if (!batching0) throw new Error('the bench server runs with server-side batching off');
     for (let r = 0; r < h.rounds; r++) {
       // Rotate which route goes first, so no route always follows the same one.
       const order = names.map((_, i) => names[(i + r) % names.length]!);
@@ -324,8 +314,7 @@ export async function runHttp(config: BenchConfig = benchConfig()): Promise<Http
     }
     const ratio = (a: HttpRouteStats[], b: HttpRouteStats[]): number =>
       median(a.map((x, i) => x.requestsPerSecond / b[i]!.requestsPerSecond));
-    const batching1 = (await server.memory(false)).batching;
-    if (!batching0 || !batching1) throw new Error('the bench server runs with server-side batching off');
+    const batching1 = (await server.memory(false)).batching!;
     return {
       versions: versions(),
       connections: h.connections,

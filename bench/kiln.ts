@@ -300,7 +300,7 @@ export async function runKiln(
   // last in the process, because calling a second runtime's kernels slowed the engine's own calls
   // into its kernels for the rest of the process (small products ~1/3 slower when it ran between
   // the timed products).
-  if (timed.length > 0 && result.threads === 1 && kernelBackend() === 'wasm-simd-fma') {
+  if (timed.length > 0 && result.threads === 1 && backend === 'wasm-simd-fma') {
     const fused = wasmRuntime();
     const plain = createWasmRuntime(false);
     if (fused && plain) for (const { c, r } of timed) r.fmaSpeedup = fmaSpeedup(config, c, fused, plain);
