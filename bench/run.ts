@@ -24,6 +24,7 @@ import {
   RESULT_PREFIX,
   benchConfig,
   emptyResult,
+  flops,
   matmulLabel,
   median,
   spread,
@@ -636,7 +637,7 @@ function busyReport(config: BenchConfig, b: BusyResult): string[] {
   return out;
 }
 
-function httpReport(h: HttpResult, goals: Goal[]): string[] {
+function httpReport(h: HttpResult, goals: Goal[], ceiling: number | null, rowFlops: number): string[] {
   const out: string[] = [];
   out.push(
     `4. HTTP: the real app (buildApp) on 127.0.0.1, ${h.connections} autocannon connections, ${h.empty.length} round(s) of ${h.roundSeconds} s ` +
@@ -687,6 +688,16 @@ function httpReport(h: HttpResult, goals: Goal[]): string[] {
   out.push(
     `   raw node:http POST+JSON.parse / GET = ${percent(h.raw.ratio)} (${int(med(h.raw.post))} vs ${int(med(h.raw.get))} req/s): ` +
       'the ceiling of predict/empty for a JSON body of this size, with no framework and no prediction.',
+  );
+  // The server's event loop is what saturates, so 1/rate is its time per request: at 70% of the
+  // empty GET's rate, this is all a binary predict may add to receiving its body.
+  const room = h.empty.map((e, i) => 1e6 * (1 / (0.7 * e.requestsPerSecond) - 1 / h.emptyPost[i]!.requestsPerSecond));
+  const forward = ceiling
+    ? `; one row's forward pass alone (${(rowFlops / 1e6).toFixed(2)} MFLOP) takes ${((1e6 * rowFlops) / (ceiling * 1e9)).toFixed(1)} µs at 100% of one core's wasm SIMD ceiling (${ceiling.toFixed(1)} GFLOP/s, the predict part's sample)`
+    : '';
+  out.push(
+    `   the binary goal's room: at 70% of the empty GET's rate, a binary predict may spend ${median(room).toFixed(1)} µs ` +
+      `(rounds ${room.map((r) => r.toFixed(1)).join(', ')}) more per request than the empty POST of its body, 1/(0.7 × GET) − 1/(empty POST)${forward}.`,
   );
   goals.push({
     issue: '#6',
@@ -779,7 +790,13 @@ function report(config: BenchConfig, results: Results, skipped: string[], parts:
   if (parts.includes('matmul')) sections.push(matmulReport(config, results.competitors, goals));
   if (parts.includes('predict')) sections.push(predictReport(config, results.competitors, goals));
   if (results.busy) sections.push(busyReport(config, results.busy));
-  if (results.http) sections.push(httpReport(results.http, goals));
+  if (results.http) {
+    // One row of the HTTP part's model (784-128-10), and a SIMD ceiling from this run's predict part if it ran.
+    const sizes = [config.inputSize, ...config.predict.singleHidden, config.classes];
+    const rowFlops = sizes.slice(1).reduce((sum, units, i) => sum + flops({ n: 1, inDim: sizes[i]!, units }), 0);
+    const ceiling = results.competitors.find((r) => r.predictCeiling)?.predictCeiling?.gflops ?? null;
+    sections.push(httpReport(results.http, goals, ceiling, rowFlops));
+  }
   if (results.load) sections.push(loadReport(results.load, goals));
   if (results.soak) sections.push(soakReport(results.soak, goals));
   const out = sections.filter((s) => s.length > 0).flatMap((s) => [...s, '']);
