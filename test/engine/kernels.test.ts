@@ -83,7 +83,10 @@ const SHAPES: [number, number, number][] = [
 // The 4×8 tiles run four steps of the inner sum per loop iteration, with an exit test after
 // each step: every inner size up to two iterations and a bit, in each product's own inner
 // dimension (forward: inDim, dX: units, dW: rows), with outputs wide enough for the 8-wide panels.
-for (const k of [1, 2, 3, 4, 5, 6, 7, 8, 11]) SHAPES.push([8, k, 24], [8, 24, k], [k, 8, 24]);
+// Up to 19 rows the tiles read B in place, from 20 on a packed panel: both, at every inner size.
+for (const k of [1, 2, 3, 4, 5, 6, 7, 8, 11]) SHAPES.push([8, k, 24], [20, k, 24], [8, 24, k], [k, 8, 24]);
+// 1–4 tiles on B in place, with and without rows after them, up to the first packed row count.
+SHAPES.push([12, 5, 24], [13, 7, 40], [16, 9, 17], [19, 6, 33], [16, 784, 128], [20, 10, 41]);
 // The same four-step loop in the few-row kernel (1–3 rows) and in the narrow tiles (N ≤ 16).
 // Each tile shape is its own compiled copy, so every width of the few-row kernel's column blocks
 // (1–7 vectors), the single leftover row of the 12-wide narrow group, and the 1–15 leftover rows
@@ -520,6 +523,10 @@ describe.each([
   it('computes a row alone bit for bit as within a batch (single-row predicts match batch ones)', () => {
     for (const [n, inDim, units] of [
       [9, 784, 128],
+      // Tiles on B in place (up to 19 rows) and on packed panels (from 20).
+      [16, 50, 24],
+      [19, 30, 17],
+      [21, 30, 17],
       // The rows after the 4-row tiles, in the few-row kernel on the panels' columns.
       [6, 784, 128],
       [7, 100, 40],

@@ -130,6 +130,121 @@
   v128.store(c + 3 * ldc, c31, 16);
 }
 
+// As kernel4x8, on B in place (row stride ldb) instead of a packed panel, for products of a few
+// rows (see IN_PLACE_ROWS): a batched predict's passes, and small training batches.
+@inline function kernel4x8B(c: usize, a: usize, bp: usize, ldb: usize, k: i32, lda: usize, ldc: usize, accumulate: bool, bias: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda;
+  let b = bp;
+  let b0: v128, b1: v128, x: v128;
+  // Four steps per iteration with an exit test after each, as in kernel4x8.
+  let p = 0;
+  if (k > 0)
+    for (;;) {
+      b0 = v128.load(b);
+      b1 = v128.load(b, 16);
+      x = v128.load32_splat(a0, 0);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(a1, 0);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(a2, 0);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(a3, 0);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      if (p + 1 >= k) break;
+      b += ldb;
+      b0 = v128.load(b);
+      b1 = v128.load(b, 16);
+      x = v128.load32_splat(a0, 4);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(a1, 4);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(a2, 4);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(a3, 4);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      if (p + 2 >= k) break;
+      b += ldb;
+      b0 = v128.load(b);
+      b1 = v128.load(b, 16);
+      x = v128.load32_splat(a0, 8);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(a1, 8);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(a2, 8);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(a3, 8);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      if (p + 3 >= k) break;
+      b += ldb;
+      b0 = v128.load(b);
+      b1 = v128.load(b, 16);
+      x = v128.load32_splat(a0, 12);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(a1, 12);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(a2, 12);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(a3, 12);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      p += 4;
+      if (p >= k) break;
+      a0 += 16;
+      a1 += 16;
+      a2 += 16;
+      a3 += 16;
+      b += ldb;
+    }
+  if (accumulate) {
+    c00 = f32x4.add(v128.load(c), c00);
+    c01 = f32x4.add(v128.load(c, 16), c01);
+    c10 = f32x4.add(v128.load(c + ldc), c10);
+    c11 = f32x4.add(v128.load(c + ldc, 16), c11);
+    c20 = f32x4.add(v128.load(c + 2 * ldc), c20);
+    c21 = f32x4.add(v128.load(c + 2 * ldc, 16), c21);
+    c30 = f32x4.add(v128.load(c + 3 * ldc), c30);
+    c31 = f32x4.add(v128.load(c + 3 * ldc, 16), c31);
+  } else if (bias) {
+    const bb0 = v128.load(bias);
+    const bb1 = v128.load(bias, 16);
+    c00 = f32x4.add(bb0, c00);
+    c01 = f32x4.add(bb1, c01);
+    c10 = f32x4.add(bb0, c10);
+    c11 = f32x4.add(bb1, c11);
+    c20 = f32x4.add(bb0, c20);
+    c21 = f32x4.add(bb1, c21);
+    c30 = f32x4.add(bb0, c30);
+    c31 = f32x4.add(bb1, c31);
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c + ldc, c10);
+  v128.store(c + ldc, c11, 16);
+  v128.store(c + 2 * ldc, c20);
+  v128.store(c + 2 * ldc, c21, 16);
+  v128.store(c + 3 * ldc, c30);
+  v128.store(c + 3 * ldc, c31, 16);
+}
+
 // C (1 row × 8 cols), for the rows left over after the 4-row tiles; A's values are `astep`
 // bytes apart (4 for row-major A, lda for A stored transposed)
 @inline function kernel1x8(c: usize, a: usize, astep: usize, bp: usize, k: i32, accumulate: bool, bias: usize): void {
@@ -746,6 +861,12 @@ function narrowRestT(c: usize, ldc: usize, a: usize, lda: usize, b: usize, bstep
  * panels [j0, j1) (multiples of 8, except j1 = N) are computed, so threads can split the work.
  * `pack` is scratch for K × 16 floats.
  */
+// Up to this many rows in 4-row tiles, the tiles read B in place rather than from a packed panel:
+// a panel's packing costs about what one tile computes on it, and a few tiles re-read B from L2
+// at no loss (784×128 and 784×512 forwards, 4–16 rows: 1.1–1.9× the packed path; from 20 rows,
+// equal or slower).
+const IN_PLACE_ROWS = 16;
+
 function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32, accumulate: bool, pack: usize, j0: i32, j1: i32): void {
   const lda = (<usize>k) << 2;
   const ldb = (<usize>n) << 2;
@@ -753,18 +874,26 @@ function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32,
   const n8 = fullPanels(n);
   const jEnd = j1 < n8 ? j1 : n8;
   const m4 = m & ~3;
-  for (let j = j0; j < jEnd; j += 8) {
-    let src = b + ((<usize>j) << 2);
-    let dst = pack;
-    for (let p = 0; p < k; p++) {
-      v128.store(dst, v128.load(src));
-      v128.store(dst, v128.load(src, 16), 16);
-      src += ldb;
-      dst += 32;
+  if (m4 <= IN_PLACE_ROWS) {
+    for (let j = j0; j < jEnd; j += 8) {
+      const o = (<usize>j) << 2;
+      const biasJ: usize = bias ? bias + o : 0;
+      for (let i = 0; i < m4; i += 4) kernel4x8B(c + o + <usize>i * ldc, a + <usize>i * lda, b + o, ldb, k, lda, ldc, accumulate, biasJ);
     }
-    const biasJ: usize = bias ? bias + ((<usize>j) << 2) : 0;
-    const cj = c + ((<usize>j) << 2);
-    for (let i = 0; i < m4; i += 4) kernel4x8(cj + <usize>i * ldc, a + <usize>i * lda, pack, k, lda, ldc, accumulate, biasJ);
+  } else {
+    for (let j = j0; j < jEnd; j += 8) {
+      let src = b + ((<usize>j) << 2);
+      let dst = pack;
+      for (let p = 0; p < k; p++) {
+        v128.store(dst, v128.load(src));
+        v128.store(dst, v128.load(src, 16), 16);
+        src += ldb;
+        dst += 32;
+      }
+      const biasJ: usize = bias ? bias + ((<usize>j) << 2) : 0;
+      const cj = c + ((<usize>j) << 2);
+      for (let i = 0; i < m4; i += 4) kernel4x8(cj + <usize>i * ldc, a + <usize>i * lda, pack, k, lda, ldc, accumulate, biasJ);
+    }
   }
   // The 1–3 rows left after the 4-row tiles read B in place, several vectors per step: a 1×8
   // tile on the panel has only two accumulator chains, and took twice as long per row.
