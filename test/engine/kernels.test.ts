@@ -85,6 +85,9 @@ const SHAPES: [number, number, number][] = [
 // dimension (forward: inDim, dX: units, dW: rows), with outputs wide enough for the 8-wide panels.
 // Up to 19 rows the tiles read B in place, from 20 on a packed panel: both, at every inner size.
 for (const k of [1, 2, 3, 4, 5, 6, 7, 8, 11]) SHAPES.push([8, k, 24], [20, k, 24], [8, 24, k], [k, 8, 24]);
+// Pairs of rows over 16-column blocks (1–3 rows, and the rows after the 4-row tiles), with 0–15
+// columns after the blocks for each row alone, at every inner size.
+for (const k of [1, 2, 3, 4, 5, 6, 7, 8, 11]) SHAPES.push([2, k, 16], [3, k, 35], [7, k, 40], [6, k, 17]);
 // 1–4 tiles on B in place, with and without rows after them, up to the first packed row count.
 SHAPES.push([12, 5, 24], [13, 7, 40], [16, 9, 17], [19, 6, 33], [16, 784, 128], [20, 10, 41]);
 // The same four-step loop in the few-row kernel (1–3 rows) and in the narrow tiles (N ≤ 16).
@@ -496,6 +499,9 @@ describe.each([
       [5, 3, 61, 0, 8],
       [11, 7, 36, 24, 36],
       [9, 4, 61, 48, 61],
+      // Pairs of rows over 16-column blocks inside the range, with 1–3 rows and after the tiles.
+      [3, 5, 48, 16, 40],
+      [7, 6, 56, 8, 40],
     ] as const) {
       const put = (src: Float32Array): Float32Array => {
         const dst = build!.allocFloat32(src.length);
@@ -523,6 +529,10 @@ describe.each([
   it('computes a row alone bit for bit as within a batch (single-row predicts match batch ones)', () => {
     for (const [n, inDim, units] of [
       [9, 784, 128],
+      // Pairs of rows over 16-column blocks, and each row alone after them.
+      [2, 40, 16],
+      [3, 50, 35],
+      [7, 30, 47],
       // Tiles on B in place (up to 19 rows) and on packed panels (from 20).
       [16, 50, 24],
       [19, 30, 17],

@@ -1089,6 +1089,121 @@ export function adam(p: usize, g: usize, m: usize, v: usize, vhat: usize, n: i32
   }
 }
 
+// C (2 rows × 16 cols) ← A (2 rows, stride lda) @ B in place (row stride ldb) [+ bias | + C]: pairs
+// of rows in products of a few rows. Both rows take each B vector from one load, so B, which a
+// single row streams whole from L2 for its few multiply-adds, is read once for two rows;
+// 8 accumulators + 4 B vectors + 1 broadcast stay within V8's 15 vector registers.
+@inline function kernel2x16B(c: usize, a: usize, bp: usize, ldb: usize, k: i32, lda: usize, ldc: usize, accumulate: bool, bias: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
+  let a0 = a, a1 = a + lda;
+  let b = bp;
+  let b0: v128, b1: v128, b2: v128, b3: v128, x: v128;
+  // Four steps per iteration with an exit test after each, as in kernel4x8.
+  let p = 0;
+  if (k > 0)
+    for (;;) {
+      b0 = v128.load(b);
+      b1 = v128.load(b, 16);
+      b2 = v128.load(b, 32);
+      b3 = v128.load(b, 48);
+      x = v128.load32_splat(a0, 0);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      c02 = madd(x, b2, c02);
+      c03 = madd(x, b3, c03);
+      x = v128.load32_splat(a1, 0);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      c12 = madd(x, b2, c12);
+      c13 = madd(x, b3, c13);
+      if (p + 1 >= k) break;
+      b += ldb;
+      b0 = v128.load(b);
+      b1 = v128.load(b, 16);
+      b2 = v128.load(b, 32);
+      b3 = v128.load(b, 48);
+      x = v128.load32_splat(a0, 4);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      c02 = madd(x, b2, c02);
+      c03 = madd(x, b3, c03);
+      x = v128.load32_splat(a1, 4);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      c12 = madd(x, b2, c12);
+      c13 = madd(x, b3, c13);
+      if (p + 2 >= k) break;
+      b += ldb;
+      b0 = v128.load(b);
+      b1 = v128.load(b, 16);
+      b2 = v128.load(b, 32);
+      b3 = v128.load(b, 48);
+      x = v128.load32_splat(a0, 8);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      c02 = madd(x, b2, c02);
+      c03 = madd(x, b3, c03);
+      x = v128.load32_splat(a1, 8);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      c12 = madd(x, b2, c12);
+      c13 = madd(x, b3, c13);
+      if (p + 3 >= k) break;
+      b += ldb;
+      b0 = v128.load(b);
+      b1 = v128.load(b, 16);
+      b2 = v128.load(b, 32);
+      b3 = v128.load(b, 48);
+      x = v128.load32_splat(a0, 12);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      c02 = madd(x, b2, c02);
+      c03 = madd(x, b3, c03);
+      x = v128.load32_splat(a1, 12);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      c12 = madd(x, b2, c12);
+      c13 = madd(x, b3, c13);
+      p += 4;
+      if (p >= k) break;
+      a0 += 16;
+      a1 += 16;
+      b += ldb;
+    }
+  if (accumulate) {
+    c00 = f32x4.add(v128.load(c, 0), c00);
+    c01 = f32x4.add(v128.load(c, 16), c01);
+    c02 = f32x4.add(v128.load(c, 32), c02);
+    c03 = f32x4.add(v128.load(c, 48), c03);
+    c10 = f32x4.add(v128.load(c + ldc, 0), c10);
+    c11 = f32x4.add(v128.load(c + ldc, 16), c11);
+    c12 = f32x4.add(v128.load(c + ldc, 32), c12);
+    c13 = f32x4.add(v128.load(c + ldc, 48), c13);
+  } else if (bias) {
+    const bb0 = v128.load(bias);
+    const bb1 = v128.load(bias, 16);
+    const bb2 = v128.load(bias, 32);
+    const bb3 = v128.load(bias, 48);
+    c00 = f32x4.add(bb0, c00);
+    c01 = f32x4.add(bb1, c01);
+    c02 = f32x4.add(bb2, c02);
+    c03 = f32x4.add(bb3, c03);
+    c10 = f32x4.add(bb0, c10);
+    c11 = f32x4.add(bb1, c11);
+    c12 = f32x4.add(bb2, c12);
+    c13 = f32x4.add(bb3, c13);
+  }
+  v128.store(c, c00, 0);
+  v128.store(c, c01, 16);
+  v128.store(c, c02, 32);
+  v128.store(c, c03, 48);
+  v128.store(c + ldc, c10, 0);
+  v128.store(c + ldc, c11, 16);
+  v128.store(c + ldc, c12, 32);
+  v128.store(c + ldc, c13, 48);
+}
+
 // One row of C, columns [0, 4·V) at cr (V ≤ 7, a constant where inlined): V accumulators, one
 // broadcast of A per step. V8 loads every B vector of a step before the first multiply-add, so
 // V accumulators + V loads + 1 broadcast must fit its 15 vector registers: at V = 8 it kept one
@@ -1168,35 +1283,52 @@ function smallRows(c: usize, a: usize, b: usize, bias: usize, i0: i32, i1: i32, 
   const lda = (<usize>k) << 2;
   const ldb = (<usize>n) << 2;
   const ldc = (<usize>n) << 2;
+  // Pairs of rows over 16-column blocks, then each row alone over the columns left.
+  const j16 = j0 + ((j1 - j0) & ~15);
+  let i = i0;
+  for (; i + 2 <= i1 && j16 > j0; i += 2) {
+    const ar = a + <usize>i * lda;
+    const cr = c + <usize>i * ldc;
+    for (let j = j0; j < j16; j += 16) {
+      const o = (<usize>j) << 2;
+      kernel2x16B(cr + o, ar, b + o, ldb, k, lda, ldc, accumulate, bias ? bias + o : 0);
+    }
+    if (j16 < j1) {
+      rowColumns(cr, ar, b, bias, k, ldb, j16, j1, accumulate);
+      rowColumns(cr + ldc, ar + lda, b, bias, k, ldb, j16, j1, accumulate);
+    }
+  }
+  for (; i < i1; i++) rowColumns(c + <usize>i * ldc, a + <usize>i * lda, b, bias, k, ldb, j0, j1, accumulate);
+}
+
+// Columns [j0, j1) of one row of C (at cr; A's row at ar): blocks of 7 vectors, one block of the
+// 1–6 vectors left, then the last 1–3 columns.
+function rowColumns(cr: usize, ar: usize, b: usize, bias: usize, k: i32, ldb: usize, j0: i32, j1: i32, accumulate: bool): void {
   const vectors = (j1 - j0) >> 2;
   const rest = vectors % 7;
   const restAt = j0 + ((vectors - rest) << 2);
   const tailAt = j0 + (vectors << 2);
-  for (let i = i0; i < i1; i++) {
-    const ar = a + <usize>i * lda;
-    const cr = c + <usize>i * ldc;
-    for (let j = j0; j < restAt; j += 28) {
-      const o = (<usize>j) << 2;
-      smallRow(cr + o, ar, b + o, ldb, k, 7, accumulate, bias ? bias + o : 0);
+  for (let j = j0; j < restAt; j += 28) {
+    const o = (<usize>j) << 2;
+    smallRow(cr + o, ar, b + o, ldb, k, 7, accumulate, bias ? bias + o : 0);
+  }
+  const o = (<usize>restAt) << 2;
+  const bo = bias ? bias + o : 0;
+  if (rest == 1) smallRow(cr + o, ar, b + o, ldb, k, 1, accumulate, bo);
+  else if (rest == 2) smallRow(cr + o, ar, b + o, ldb, k, 2, accumulate, bo);
+  else if (rest == 3) smallRow(cr + o, ar, b + o, ldb, k, 3, accumulate, bo);
+  else if (rest == 4) smallRow(cr + o, ar, b + o, ldb, k, 4, accumulate, bo);
+  else if (rest == 5) smallRow(cr + o, ar, b + o, ldb, k, 5, accumulate, bo);
+  else if (rest == 6) smallRow(cr + o, ar, b + o, ldb, k, 6, accumulate, bo);
+  if (tailAt < j1) {
+    const lanes = j1 - tailAt;
+    let s = f32x4.splat(0);
+    let bp = b + ((<usize>tailAt) << 2);
+    for (let p = 0; p < k; p++) {
+      s = madd(v128.load32_splat(ar + ((<usize>p) << 2)), loadPart(bp, lanes), s);
+      bp += ldb;
     }
-    const o = (<usize>restAt) << 2;
-    const bo = bias ? bias + o : 0;
-    if (rest == 1) smallRow(cr + o, ar, b + o, ldb, k, 1, accumulate, bo);
-    else if (rest == 2) smallRow(cr + o, ar, b + o, ldb, k, 2, accumulate, bo);
-    else if (rest == 3) smallRow(cr + o, ar, b + o, ldb, k, 3, accumulate, bo);
-    else if (rest == 4) smallRow(cr + o, ar, b + o, ldb, k, 4, accumulate, bo);
-    else if (rest == 5) smallRow(cr + o, ar, b + o, ldb, k, 5, accumulate, bo);
-    else if (rest == 6) smallRow(cr + o, ar, b + o, ldb, k, 6, accumulate, bo);
-    if (tailAt < j1) {
-      const lanes = j1 - tailAt;
-      let s = f32x4.splat(0);
-      let bp = b + ((<usize>tailAt) << 2);
-      for (let p = 0; p < k; p++) {
-        s = madd(v128.load32_splat(ar + ((<usize>p) << 2)), loadPart(bp, lanes), s);
-        bp += ldb;
-      }
-      finish(cr + ((<usize>tailAt) << 2), s, lanes, accumulate, bias ? bias + ((<usize>tailAt) << 2) : 0);
-    }
+    finish(cr + ((<usize>tailAt) << 2), s, lanes, accumulate, bias ? bias + ((<usize>tailAt) << 2) : 0);
   }
 }
 
