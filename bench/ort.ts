@@ -21,7 +21,7 @@ import {
   emitResult,
   emptyResult,
   iqrSpread,
-  flops,
+  flopsPerRow,
   median,
   parseArgs,
   progress,
@@ -98,14 +98,6 @@ interface PredictPairs {
   kiln: PredictResult;
   bothCores: BothCoresBatch;
   ceiling: { gflops: number; flopsPerRow: number };
-}
-
-/** Flops of one row through a dense MLP (its products; biases and activations left out). */
-function flopsPerRow(inputSize: number, hidden: readonly number[], classes: number): number {
-  const sizes = [inputSize, ...hidden, classes];
-  let total = 0;
-  for (let i = 1; i < sizes.length; i++) total += flops({ n: 1, inDim: sizes[i - 1]!, units: sizes[i]! });
-  return total;
 }
 
 /**

@@ -24,7 +24,7 @@ import {
   RESULT_PREFIX,
   benchConfig,
   emptyResult,
-  flops,
+  flopsPerRow,
   matmulLabel,
   median,
   spread,
@@ -792,8 +792,7 @@ function report(config: BenchConfig, results: Results, skipped: string[], parts:
   if (results.busy) sections.push(busyReport(config, results.busy));
   if (results.http) {
     // One row of the HTTP part's model (784-128-10), and a SIMD ceiling from this run's predict part if it ran.
-    const sizes = [config.inputSize, ...config.predict.singleHidden, config.classes];
-    const rowFlops = sizes.slice(1).reduce((sum, units, i) => sum + flops({ n: 1, inDim: sizes[i]!, units }), 0);
+    const rowFlops = flopsPerRow(config.inputSize, config.predict.singleHidden, config.classes);
     const ceiling = results.competitors.find((r) => r.predictCeiling)?.predictCeiling?.gflops ?? null;
     sections.push(httpReport(results.http, goals, ceiling, rowFlops));
   }

@@ -465,6 +465,14 @@ export function flops(shape: Pick<MatmulShape, 'n' | 'inDim' | 'units'>): number
   return 2 * shape.n * shape.inDim * shape.units;
 }
 
+/** Flops of one row through a dense MLP (its products; biases and activations left out). */
+export function flopsPerRow(inputSize: number, hidden: readonly number[], classes: number): number {
+  const sizes = [inputSize, ...hidden, classes];
+  let total = 0;
+  for (let i = 1; i < sizes.length; i++) total += flops({ n: 1, inDim: sizes[i - 1]!, units: sizes[i]! });
+  return total;
+}
+
 /** The MatmulResult for a case, given the seconds per call of each sample. */
 export function matmulResult(c: MatmulCase, seconds: readonly number[]): MatmulResult {
   return {
