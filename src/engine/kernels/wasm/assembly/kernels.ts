@@ -14,6 +14,39 @@
   return f32x4.add(acc, f32x4.mul(a, b));
 }
 
+// A 4×8 tile's sums into C (4 rows, stride ldc): C ← sums [+ bias | + C].
+@inline function finish4x8(c: usize, ldc: usize, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128, accumulate: bool, bias: usize): void {
+  if (accumulate) {
+    c00 = f32x4.add(v128.load(c), c00);
+    c01 = f32x4.add(v128.load(c, 16), c01);
+    c10 = f32x4.add(v128.load(c + ldc), c10);
+    c11 = f32x4.add(v128.load(c + ldc, 16), c11);
+    c20 = f32x4.add(v128.load(c + 2 * ldc), c20);
+    c21 = f32x4.add(v128.load(c + 2 * ldc, 16), c21);
+    c30 = f32x4.add(v128.load(c + 3 * ldc), c30);
+    c31 = f32x4.add(v128.load(c + 3 * ldc, 16), c31);
+  } else if (bias) {
+    const bb0 = v128.load(bias);
+    const bb1 = v128.load(bias, 16);
+    c00 = f32x4.add(bb0, c00);
+    c01 = f32x4.add(bb1, c01);
+    c10 = f32x4.add(bb0, c10);
+    c11 = f32x4.add(bb1, c11);
+    c20 = f32x4.add(bb0, c20);
+    c21 = f32x4.add(bb1, c21);
+    c30 = f32x4.add(bb0, c30);
+    c31 = f32x4.add(bb1, c31);
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c + ldc, c10);
+  v128.store(c + ldc, c11, 16);
+  v128.store(c + 2 * ldc, c20);
+  v128.store(c + 2 * ldc, c21, 16);
+  v128.store(c + 3 * ldc, c30);
+  v128.store(c + 3 * ldc, c31, 16);
+}
+
 // C (4 rows × 8 cols) ← A (4 rows, stride lda) @ packed B panel (K × 8) [+ bias | + C]
 @inline function kernel4x8(c: usize, a: usize, bp: usize, k: i32, lda: usize, ldc: usize, accumulate: bool, bias: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
@@ -99,35 +132,7 @@
       a3 += 16;
       b += 128;
     }
-  if (accumulate) {
-    c00 = f32x4.add(v128.load(c), c00);
-    c01 = f32x4.add(v128.load(c, 16), c01);
-    c10 = f32x4.add(v128.load(c + ldc), c10);
-    c11 = f32x4.add(v128.load(c + ldc, 16), c11);
-    c20 = f32x4.add(v128.load(c + 2 * ldc), c20);
-    c21 = f32x4.add(v128.load(c + 2 * ldc, 16), c21);
-    c30 = f32x4.add(v128.load(c + 3 * ldc), c30);
-    c31 = f32x4.add(v128.load(c + 3 * ldc, 16), c31);
-  } else if (bias) {
-    const bb0 = v128.load(bias);
-    const bb1 = v128.load(bias, 16);
-    c00 = f32x4.add(bb0, c00);
-    c01 = f32x4.add(bb1, c01);
-    c10 = f32x4.add(bb0, c10);
-    c11 = f32x4.add(bb1, c11);
-    c20 = f32x4.add(bb0, c20);
-    c21 = f32x4.add(bb1, c21);
-    c30 = f32x4.add(bb0, c30);
-    c31 = f32x4.add(bb1, c31);
-  }
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
-  v128.store(c + ldc, c10);
-  v128.store(c + ldc, c11, 16);
-  v128.store(c + 2 * ldc, c20);
-  v128.store(c + 2 * ldc, c21, 16);
-  v128.store(c + 3 * ldc, c30);
-  v128.store(c + 3 * ldc, c31, 16);
+  finish4x8(c, ldc, c00, c01, c10, c11, c20, c21, c30, c31, accumulate, bias);
 }
 
 // As kernel4x8, on B in place (row stride ldb) instead of a packed panel, for products of a few
@@ -214,35 +219,7 @@
       a3 += 16;
       b += ldb;
     }
-  if (accumulate) {
-    c00 = f32x4.add(v128.load(c), c00);
-    c01 = f32x4.add(v128.load(c, 16), c01);
-    c10 = f32x4.add(v128.load(c + ldc), c10);
-    c11 = f32x4.add(v128.load(c + ldc, 16), c11);
-    c20 = f32x4.add(v128.load(c + 2 * ldc), c20);
-    c21 = f32x4.add(v128.load(c + 2 * ldc, 16), c21);
-    c30 = f32x4.add(v128.load(c + 3 * ldc), c30);
-    c31 = f32x4.add(v128.load(c + 3 * ldc, 16), c31);
-  } else if (bias) {
-    const bb0 = v128.load(bias);
-    const bb1 = v128.load(bias, 16);
-    c00 = f32x4.add(bb0, c00);
-    c01 = f32x4.add(bb1, c01);
-    c10 = f32x4.add(bb0, c10);
-    c11 = f32x4.add(bb1, c11);
-    c20 = f32x4.add(bb0, c20);
-    c21 = f32x4.add(bb1, c21);
-    c30 = f32x4.add(bb0, c30);
-    c31 = f32x4.add(bb1, c31);
-  }
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
-  v128.store(c + ldc, c10);
-  v128.store(c + ldc, c11, 16);
-  v128.store(c + 2 * ldc, c20);
-  v128.store(c + 2 * ldc, c21, 16);
-  v128.store(c + 3 * ldc, c30);
-  v128.store(c + 3 * ldc, c31, 16);
+  finish4x8(c, ldc, c00, c01, c10, c11, c20, c21, c30, c31, accumulate, bias);
 }
 
 // C (1 row × 8 cols), for the rows left over after the 4-row tiles; A's values are `astep`
@@ -984,24 +961,7 @@ function gemm(c: usize, a: usize, b: usize, bias: usize, m: i32, k: i32, n: i32,
       ap += lda;
       b += 128;
     }
-  if (accumulate) {
-    c00 = f32x4.add(v128.load(c), c00);
-    c01 = f32x4.add(v128.load(c, 16), c01);
-    c10 = f32x4.add(v128.load(c + ldc), c10);
-    c11 = f32x4.add(v128.load(c + ldc, 16), c11);
-    c20 = f32x4.add(v128.load(c + 2 * ldc), c20);
-    c21 = f32x4.add(v128.load(c + 2 * ldc, 16), c21);
-    c30 = f32x4.add(v128.load(c + 3 * ldc), c30);
-    c31 = f32x4.add(v128.load(c + 3 * ldc, 16), c31);
-  }
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
-  v128.store(c + ldc, c10);
-  v128.store(c + ldc, c11, 16);
-  v128.store(c + 2 * ldc, c20);
-  v128.store(c + 2 * ldc, c21, 16);
-  v128.store(c + 3 * ldc, c30);
-  v128.store(c + 3 * ldc, c31, 16);
+  finish4x8(c, ldc, c00, c01, c10, c11, c20, c21, c30, c31, accumulate, 0);
 }
 
 /**
